@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerServeCommand } from "./cli/serve-command.js";
+
+/**
+ * CLI entry: `tributary serve | offload-sim | offload-bridge | flows … | token …`.
+ * Each subcommand lives in its own module and registers itself on the program.
+ */
+const program = new Command("tributary")
+  .description("Kubernetes flow aggregator, wire-compatible with Calico Goldmane")
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+registerServeCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`tributary: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
