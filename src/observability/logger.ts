@@ -17,7 +17,8 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
       redact: { paths: ["authorization", "token", "*.authorization", "*.token", "headers.authorization"], censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ sync: false }),
+    // Synchronous writes: log volume is low (never per flow) and nothing is lost on exit.
+    destination ?? pino.destination({ sync: true }),
   );
 }
 

@@ -1,0 +1,167 @@
+import type { IngestFlow } from "../model/flow.js";
+import type { MalformedReason } from "../model/convert.js";
+import type { Clock } from "../model/time.js";
+import type { Logger } from "../observability/logger.js";
+import { rateLimitedLog } from "../observability/logger.js";
+import { FlowStore, NO_NODE, type AddOutcome } from "../storage/flow-store.js";
+import type { AggregatorMetrics } from "./metrics.js";
+
+/** Aggregation settings (DESIGN §3). */
+export interface AggregatorConfig {
+  windowSec: number;
+  historyBuckets: number;
+  maxUniqueFlows: number;
+  replayHorizonSec: number;
+}
+
+export interface AggregatorDeps {
+  clock: Clock;
+  log: Logger;
+  metrics: AggregatorMetrics;
+}
+
+/** Called after each rollover with the start of the bucket that became ready to stream. */
+export type ReadyListener = (bucketStartSec: number) => void;
+
+/**
+ * The single writer (DESIGN §1): every mutation of stored state goes through here. Queries read
+ * `store` without mutating it. Rollover follows the injected clock; `tick()` is a plain call, so
+ * tests drive time by hand, and `start()` only adds a timer that calls it on W boundaries.
+ */
+export interface Aggregator {
+  readonly store: FlowStore;
+  readonly windowSec: number;
+  /** Current time per the injected clock (seconds). */
+  nowSec(): number;
+  /** Stores one validated flow from `node` (peer IP or authenticated identity; "" = unknown). */
+  ingest(flow: IngestFlow, node: string): AddOutcome;
+  /** Counts and logs (rate-limited) an update that was not stored because it is malformed. */
+  reject(reason: MalformedReason, node: string): void;
+  /** Rolls the ring forward to the clock's time; cheap when nothing is due. */
+  tick(): void;
+  /** Registers a listener for buckets that become ready to stream. Returns an unsubscribe. */
+  onReady(listener: ReadyListener): () => void;
+  /** Wall-clock seconds of the last completed rollover check (for liveness). */
+  readonly lastTickSec: number;
+  start(): void;
+  stop(): void;
+}
+
+/** Creates the aggregator with an empty ring covering the past history up to the clock's now. */
+export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps): Aggregator {
+  const { clock, log, metrics } = deps;
+  const store = new FlowStore(
+    {
+      windowSec: config.windowSec,
+      historyBuckets: config.historyBuckets,
+      maxKeys: config.maxUniqueFlows,
+      replayHorizonSec: config.replayHorizonSec,
+    },
+    clock.nowSec(),
+  );
+  const nodes = new Map<string, number>();
+  const listeners = new Set<ReadyListener>();
+  const limited = rateLimitedLog(10_000);
+  let timer: NodeJS.Timeout | undefined;
+  let lastTickSec = clock.nowSec();
+  const W = config.windowSec;
+
+  const nodeId = (node: string): number => {
+    if (node === "") return NO_NODE;
+    let id = nodes.get(node);
+    if (id === undefined) {
+      id = nodes.size;
+      nodes.set(node, id);
+    }
+    return id;
+  };
+
+  const tick = () => {
+    const now = clock.nowSec();
+    lastTickSec = now;
+    if (now < store.ring.currentStart + W) return;
+    const t0 = performance.now();
+    const ready = store.advanceTo(now);
+    metrics.rolloverDuration.observe(performance.now() - t0);
+    metrics.uniqueFlows.set(store.keyCount);
+    metrics.keyBuckets.set(store.series.size);
+    for (const b of ready) {
+      for (const l of listeners) {
+        try {
+          l(b);
+        } catch (err) {
+          log.error({ err }, "bucket-ready listener failed");
+        }
+      }
+    }
+  };
+
+  const schedule = () => {
+    // Wake on the next W boundary of the wall clock (goldmane-spec §1.2), a little after it so
+    // the clock has surely crossed it.
+    const now = clock.nowSec();
+    const next = store.ring.currentStart + W;
+    const delayMs = Math.max(10, (next - now) * 1000 + 5);
+    metrics.rolloverLatency.observe(delayMs);
+    timer = setTimeout(() => {
+      tick();
+      schedule();
+    }, delayMs);
+    timer.unref();
+  };
+
+  return {
+    store,
+    windowSec: W,
+    nowSec: () => clock.nowSec(),
+    get lastTickSec() {
+      return lastTickSec;
+    },
+    ingest(flow, node) {
+      tick();
+      metrics.received.inc();
+      const outcome = store.add(flow, nodeId(node));
+      switch (outcome) {
+        case "stored":
+          break;
+        case "duplicate":
+          metrics.duplicates.inc();
+          break;
+        case "max_unique_flows":
+          metrics.dropped.inc();
+          metrics.rejected.inc({ reason: outcome });
+          limited(outcome, (suppressed) =>
+            log.warn({ node, maxUniqueFlows: config.maxUniqueFlows, suppressed }, "flow dropped: MAX_UNIQUE_FLOWS reached"),
+          );
+          break;
+        case "out_of_window":
+          metrics.rejected.inc({ reason: outcome });
+          limited(outcome, (suppressed) =>
+            log.warn(
+              { node, startTime: flow.startSec, oldest: store.ring.oldestStart, end: store.ring.endSec, suppressed },
+              "flow outside the ring's time range dropped",
+            ),
+          );
+          break;
+      }
+      metrics.uniqueFlows.set(store.keyCount);
+      return outcome;
+    },
+    reject(reason, node) {
+      metrics.rejected.inc({ reason });
+      limited(reason, (suppressed) => log.warn({ node, reason, suppressed }, "malformed flow update not stored"));
+    },
+    tick,
+    onReady(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    start() {
+      if (!timer) schedule();
+    },
+    stop() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { LOG_LEVELS } from "../observability/logger.js";
+import { ConfigError, parseBool, parseDurationMs, parseIntStrict, parsePort } from "./parse.js";
+
+/** The validated, frozen configuration of `tributary serve` (STYLE.md §5). */
+export interface ServeConfig {
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly host: string;
+  readonly port: number;
+  readonly healthEnabled: boolean;
+  readonly healthHost: string;
+  readonly healthPort: number;
+  readonly prometheusPort: number;
+  readonly windowSec: number;
+  readonly historyBuckets: number;
+  readonly maxUniqueFlows: number;
+  readonly replayHorizonSec: number;
+  readonly maxMessageBytes: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** One configuration setting: its environment variable, its flag, default and parser. */
+export interface Setting<K extends keyof ServeConfig = keyof ServeConfig> {
+  readonly key: K;
+  readonly env: string;
+  readonly flag: string;
+  readonly default: string;
+  readonly description: string;
+  readonly parse: (raw: string) => ServeConfig[K];
+}
+
+function positiveInt(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: string) => {
+    const n = parseIntStrict(raw);
+    if (n < min || n > max) throw new Error(`must be an integer between ${min} and ${max}, got "${raw}"`);
+    return n;
+  };
+}
+
+function wholeSeconds(min: number) {
+  return (raw: string) => {
+    const ms = parseDurationMs(raw);
+    if (ms % 1000 !== 0 || ms < min * 1000) throw new Error(`must be whole seconds >= ${min}s, got "${raw}"`);
+    return ms / 1000;
+  };
+}
+
+function durationMs(raw: string): number {
+  const ms = parseDurationMs(raw);
+  if (ms < 0) throw new Error(`must not be negative, got "${raw}"`);
+  return ms;
+}
+
+function logLevel(raw: string): ServeConfig["logLevel"] {
+  const s = raw.trim().toLowerCase();
+  // logrus spells "warning" and "panic"; accept them as pino's nearest levels.
+  const alias: Record<string, string> = { warning: "warn", panic: "fatal" };
+  const v = alias[s] ?? s;
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new Error(`must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  return v as ServeConfig["logLevel"];
+}
+
+const text = (raw: string) => raw.trim();
+
+const define = <K extends keyof ServeConfig>(s: Setting<K>) => s as unknown as Setting;
+
+/**
+ * Every setting of `serve`, Goldmane's names first (goldmane-spec §8.1). The README's table is
+ * this list; a new setting is a design change (STYLE.md §5).
+ */
+export const SERVE_SETTINGS: readonly Setting[] = [
+  define({ key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", description: "Log level: fatal, error, warn, info, debug, trace, silent", parse: logLevel }),
+  define({ key: "port", env: "PORT", flag: "--port", default: "7443", description: "RPC port: gRPC, gRPC-web and Connect (HTTP/2 and HTTP/1.1)", parse: parsePort }),
+  define({ key: "host", env: "HOST", flag: "--host", default: "", description: "Address to bind the RPC port to (empty = all interfaces)", parse: text }),
+  define({ key: "healthEnabled", env: "HEALTH_ENABLED", flag: "--health-enabled", default: "true", description: "Serve GET /liveness and /readiness", parse: parseBool }),
+  define({ key: "healthHost", env: "HEALTH_HOST", flag: "--health-host", default: "", description: "Address of the health port (empty = all interfaces)", parse: text }),
+  define({ key: "healthPort", env: "HEALTH_PORT", flag: "--health-port", default: "8080", description: "Health port", parse: parsePort }),
+  define({ key: "prometheusPort", env: "PROMETHEUS_PORT", flag: "--prometheus-port", default: "0", description: "Prometheus /metrics port (0 = off)", parse: parsePort }),
+  define({ key: "windowSec", env: "AGGREGATION_WINDOW", flag: "--aggregation-window", default: "15s", description: "Bucket width W (Go duration, whole seconds >= 1s)", parse: wholeSeconds(1) }),
+  define({ key: "historyBuckets", env: "HISTORY_BUCKETS", flag: "--history-buckets", default: "240", description: "Complete buckets of history kept (240 x 15s = 1h)", parse: positiveInt(1, 100_000) }),
+  define({ key: "maxUniqueFlows", env: "MAX_UNIQUE_FLOWS", flag: "--max-unique-flows", default: "500000", description: "Maximum distinct flow keys; new keys beyond it are dropped and counted", parse: positiveInt(1) }),
+  define({ key: "replayHorizonSec", env: "REPLAY_HORIZON", flag: "--replay-horizon", default: "5m", description: "How far back agents replay after a reconnect; dedup claims are kept this long (+W)", parse: wholeSeconds(0) }),
+  define({ key: "maxMessageBytes", env: "MAX_MESSAGE_BYTES", flag: "--max-message-bytes", default: "4194304", description: "Largest accepted request message (bytes)", parse: positiveInt(1024, 0xffffffff) }),
+  define({ key: "shutdownTimeoutMs", env: "SHUTDOWN_TIMEOUT", flag: "--shutdown-timeout", default: "10s", description: "Grace period for in-flight calls on SIGTERM", parse: durationMs }),
+];
+
+/** The flag's option name as commander spells it in `opts()` (camel case of the flag). */
+export function flagKey(flag: string): string {
+  return flag.replace(/^--/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Builds the configuration from the environment and flags (a flag overrides its variable). The
+ * only reader of the environment for `serve`. Throws {@link ConfigError} naming the variable.
+ */
+export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, unknown> = {}): ServeConfig {
+  const out: Record<string, unknown> = {};
+  for (const s of SERVE_SETTINGS) {
+    const fromFlag = flags[flagKey(s.flag)];
+    const fromEnv = env[s.env];
+    // An empty variable (common in manifests) means "unset".
+    const raw = typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv !== "" ? fromEnv : s.default;
+    try {
+      out[s.key] = s.parse(raw);
+    } catch (e) {
+      const where = typeof fromFlag === "string" ? `${s.env} (${s.flag})` : s.env;
+      throw new ConfigError(where, (e as Error).message);
+    }
+  }
+  return Object.freeze(out) as unknown as ServeConfig;
+}

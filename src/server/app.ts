@@ -1,0 +1,116 @@
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { FlowCollector, Flows, Statistics } from "../gen/goldmane/api_pb.js";
+import { createAggregator, type Aggregator } from "../aggregator/aggregator.js";
+import { aggregatorMetrics } from "../aggregator/metrics.js";
+import type { ServeConfig } from "../config/serve-config.js";
+import type { Clock } from "../model/time.js";
+import type { Logger } from "../observability/logger.js";
+import { collectorService } from "./collector-service.js";
+import { flowsService } from "./flows-service.js";
+import { createHealthServer, type HealthReporter } from "./health.js";
+import { createRpcListener } from "./listener.js";
+import { createMetricsServer } from "./metrics-http.js";
+import { serverMetrics } from "./metrics.js";
+import { requestContextValues } from "./peer.js";
+
+export interface ServerDeps {
+  log: Logger;
+  clock: Clock;
+  /** Defaults to a fresh registry with default process metrics. */
+  registry?: Registry;
+}
+
+/** Bound addresses after {@link TributaryServer.listen}. */
+export interface BoundPorts {
+  port: number;
+  healthPort?: number;
+  metricsPort?: number;
+}
+
+/** The whole service, built apart from `listen` so tests and `main` share it (STYLE.md §1). */
+export interface TributaryServer {
+  readonly aggregator: Aggregator;
+  readonly registry: Registry;
+  listen(): Promise<BoundPorts>;
+  /** Graceful stop: not ready, stop accepting, end streams, wait for calls (≤ shutdown timeout). */
+  close(): Promise<void>;
+}
+
+/** Wires aggregator, services, the RPC port, health and metrics (DESIGN §2 `server/`). */
+export function createTributaryServer(config: ServeConfig, deps: ServerDeps): TributaryServer {
+  const log = deps.log;
+  const registry = deps.registry ?? new Registry();
+  if (!deps.registry) collectDefaultMetrics({ register: registry });
+  const aggregator = createAggregator(config, {
+    clock: deps.clock,
+    log: log.child({ module: "aggregator" }),
+    metrics: aggregatorMetrics(registry),
+  });
+  const metrics = serverMetrics(registry);
+  const shutdown = new AbortController();
+
+  const routes = (router: ConnectRouter) => {
+    router.service(FlowCollector, collectorService({ aggregator, metrics }));
+    router.service(Flows, flowsService({ aggregator }));
+    // Statistics.List arrives with its own issue; until then the router answers UNIMPLEMENTED.
+    router.service(Statistics, {});
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+    contextValues: requestContextValues,
+  });
+  const rpc = createRpcListener({ host: config.host, port: config.port, handler });
+
+  let serving = false;
+  let closing = false;
+  const startup: HealthReporter = { name: "startup", live: () => true, ready: () => serving && !closing };
+  const aggregatorHealth: HealthReporter = {
+    name: "aggregator",
+    // Goldmane's aggregator reporter times out after 4·W without a rollover (spec §8.3).
+    live: () => deps.clock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
+    ready: () => deps.clock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
+  };
+  const health = config.healthEnabled ? createHealthServer(config.healthHost, config.healthPort, [startup, aggregatorHealth]) : null;
+  const metricsHttp = config.prometheusPort > 0 ? createMetricsServer("", config.prometheusPort, registry) : null;
+  // Keep the aggregator's liveness fresh between rollovers even with a long W.
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  return {
+    aggregator,
+    registry,
+    async listen() {
+      const healthAddr = await health?.listen();
+      const metricsAddr = await metricsHttp?.listen();
+      aggregator.start();
+      heartbeat = setInterval(() => aggregator.tick(), 5000);
+      heartbeat.unref();
+      const addr = await rpc.listen();
+      serving = true;
+      log.info(
+        { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port, windowSec: config.windowSec, historyBuckets: config.historyBuckets },
+        "serving gRPC, gRPC-web and Connect",
+      );
+      return { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port };
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      log.info({ timeoutMs: config.shutdownTimeoutMs }, "shutting down");
+      // Streams never end on their own: end them now; unary calls in flight complete normally.
+      shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+      await rpc.close(config.shutdownTimeoutMs);
+      aggregator.stop();
+      if (heartbeat) clearInterval(heartbeat);
+      await metricsHttp?.close();
+      await health?.close();
+      log.info("stopped");
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { FlowReceiptSchema, type FlowCollector, type FlowUpdate } from "../gen/goldmane/api_pb.js";
+import type { Aggregator } from "../aggregator/aggregator.js";
+import { flowFromUpdate } from "../model/convert.js";
+import type { ServerMetrics } from "./metrics.js";
+import { kPeerAddress } from "./peer.js";
+
+export interface CollectorDeps {
+  aggregator: Aggregator;
+  metrics: ServerMetrics;
+  /** The reporting node of a call: authenticated identity when there is one, else the peer IP. */
+  nodeOf?: (ctx: HandlerContext) => string;
+}
+
+const RECEIPT = create(FlowReceiptSchema);
+
+/** Ingests one FlowUpdate; returns nothing: the receipt is the same whatever happened. */
+export function ingestUpdate(deps: CollectorDeps, update: FlowUpdate, node: string): void {
+  const converted = flowFromUpdate(update);
+  if (converted.ok) deps.aggregator.ingest(converted.flow, node);
+  else deps.aggregator.reject(converted.reason, node);
+}
+
+/**
+ * goldmane.FlowCollector: exactly one FlowReceipt per FlowUpdate, in order (goldmane-spec §2.1).
+ * Malformed updates are receipted too (the protocol has no per-update error) but not stored.
+ */
+export function collectorService(deps: CollectorDeps): Partial<ServiceImpl<typeof FlowCollector>> {
+  const nodeOf = deps.nodeOf ?? ((ctx: HandlerContext) => ctx.values.get(kPeerAddress));
+  return {
+    async *connect(updates, ctx) {
+      const node = nodeOf(ctx);
+      const received = deps.metrics.collectorReceived.labels(node || "unknown");
+      deps.metrics.collectorClients.inc();
+      try {
+        for await (const update of updates) {
+          received.inc();
+          ingestUpdate(deps, update, node);
+          yield RECEIPT;
+        }
+      } finally {
+        deps.metrics.collectorClients.dec();
+      }
+    },
+  };
+}

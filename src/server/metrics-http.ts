@@ -1,0 +1,29 @@
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+
+/** Serves the registry at GET /metrics in the Prometheus text format. */
+export function createMetricsServer(host: string, port: number, registry: Registry) {
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? "").split("?")[0] !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
+      (err: Error) => res.writeHead(500).end(String(err.message)),
+    );
+  });
+  return {
+    listen: () =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen({ host: host || undefined, port }, () => resolve(server.address() as AddressInfo));
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

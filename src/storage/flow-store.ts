@@ -1,0 +1,206 @@
+import { COUNTERS, type FlowKeyModel, type IngestFlow } from "../model/flow.js";
+import { keyString, traceString } from "../model/flow-key.js";
+import { bucketStart } from "../model/time.js";
+import { BucketRing } from "./bucket-ring.js";
+import { FlowSeries, NONE } from "./flow-series.js";
+import { KeyTable } from "./key-table.js";
+import { EMPTY_LABELS, LabelSets } from "./label-sets.js";
+import { StringPool } from "./string-pool.js";
+
+/** Sizing of a {@link FlowStore}. */
+export interface FlowStoreOptions {
+  /** Bucket width W in whole seconds (≥ 1). */
+  windowSec: number;
+  /** Complete buckets of history kept behind the filling bucket (Goldmane: 240). */
+  historyBuckets: number;
+  /** New keys beyond this many are rejected; existing keys keep aggregating. */
+  maxKeys: number;
+  /** How long dedup claims are kept (agents replay this far back after a reconnect). */
+  replayHorizonSec: number;
+}
+
+/** What happened to one flow handed to {@link FlowStore.add}. */
+export type AddOutcome = "stored" | "duplicate" | "out_of_window" | "max_unique_flows";
+
+/** Node id meaning "unknown reporter": never deduplicated (goldmane-spec §2.3). */
+export const NO_NODE = -1;
+
+/** Observer of key lifecycle and per-window ingest, for derived indices (statistics, hints). */
+export interface FlowStoreObserver {
+  /** A flow was added to the key in `slot`, into the bucket starting at `bucketStartSec`. */
+  onAdd?(slot: number, key: FlowKeyModel, bucketStartSec: number, flow: IngestFlow): void;
+  /** The bucket starting at `bucketStartSec` is being recycled. */
+  onRecycle?(bucketStartSec: number): void;
+}
+
+/**
+ * The aggregation state (DESIGN §3): keys, their per-bucket windows and the ring, plus dedup
+ * claims. Pure data structure: no I/O, no timers, time comes in as arguments.
+ */
+export class FlowStore {
+  readonly windowSec: number;
+  readonly pool = new StringPool();
+  readonly labels = new LabelSets();
+  readonly keys = new KeyTable(this.pool);
+  readonly series = new FlowSeries();
+  readonly ring: BucketRing;
+  private readonly claimBuckets: number;
+  private readonly observers: FlowStoreObserver[] = [];
+
+  constructor(
+    private readonly options: FlowStoreOptions,
+    nowSec: number,
+  ) {
+    if (!Number.isInteger(options.windowSec) || options.windowSec < 1) throw new RangeError("windowSec must be a whole number ≥ 1");
+    if (!Number.isInteger(options.historyBuckets) || options.historyBuckets < 1) throw new RangeError("historyBuckets must be ≥ 1");
+    this.windowSec = options.windowSec;
+    this.ring = new BucketRing(options.windowSec, options.historyBuckets, nowSec);
+    // A claim must outlive the agent's replay window: keep the buckets whose start is within
+    // horizon + W of the filling bucket (DESIGN §3 "Claims live for the replay horizon (5 min + W)").
+    this.claimBuckets = Math.ceil(options.replayHorizonSec / options.windowSec) + 1;
+  }
+
+  /** Registers an observer (derived per-bucket indices such as policy statistics). */
+  observe(observer: FlowStoreObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** Number of live keys. */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Adds one flow reported by `node` (an interned node id, or {@link NO_NODE}). Placement is by
+   * start time only (goldmane-spec §1.3); a repeat of the same (key, start, end) from the same node
+   * is a duplicate (DESIGN §3 emission claims).
+   */
+  add(flow: IngestFlow, node: number): AddOutcome {
+    const ring = this.ring;
+    if (!ring.accepts(flow.startSec)) return "out_of_window";
+    const b = bucketStart(flow.startSec, this.windowSec);
+    const signature = keyString(flow.key, traceString(flow.key.enforced, flow.key.pending));
+    const keys = this.keys;
+    let slot = keys.lookup(signature);
+    if (slot === undefined) {
+      if (keys.size >= this.options.maxKeys) return "max_unique_flows";
+      slot = keys.insert(signature, flow.key);
+    }
+    const s = this.series;
+    // Find the key's window for bucket b, walking from the newest (most flows are for it).
+    let r = keys.newest[slot]!;
+    while (r !== NONE && s.start[r]! > b) r = s.prev[r]!;
+    let row: number;
+    const srcLabels = this.labels.intern(flow.sourceLabels);
+    const dstLabels = this.labels.intern(flow.destLabels);
+    if (r !== NONE && s.start[r] === b) {
+      row = r;
+      if (node !== NO_NODE && s.hasClaim(row, node, flow.startSec, flow.endSec)) return "duplicate";
+      // Strict intersection within a window (goldmane-spec §3.1): once empty, it stays empty.
+      const src = s.sourceLabels[row]!;
+      const srcNew = this.labels.intersect(src, srcLabels);
+      if (srcNew !== src) {
+        this.labels.ref(srcNew);
+        this.labels.unref(src);
+        s.sourceLabels[row] = srcNew;
+      }
+      const dst = s.destLabels[row]!;
+      const dstNew = this.labels.intersect(dst, dstLabels);
+      if (dstNew !== dst) {
+        this.labels.ref(dstNew);
+        this.labels.unref(dst);
+        s.destLabels[row] = dstNew;
+      }
+    } else {
+      row = s.alloc();
+      s.start[row] = b;
+      s.keySlot[row] = slot;
+      s.sourceLabels[row] = srcLabels;
+      s.destLabels[row] = dstLabels;
+      this.labels.ref(srcLabels);
+      this.labels.ref(dstLabels);
+      // Link after r (the newest window older than b), or first.
+      const newer = r === NONE ? keys.oldest[slot]! : s.next[r]!;
+      s.prev[row] = r;
+      s.next[row] = newer;
+      if (r === NONE) keys.oldest[slot] = row;
+      else s.next[r] = row;
+      if (newer === NONE) keys.newest[slot] = row;
+      else s.prev[newer] = row;
+      ring.addRow(b, row);
+    }
+    const base = row * COUNTERS;
+    const c = s.counters;
+    const fc = flow.counters;
+    for (let i = 0; i < COUNTERS; i++) c[base + i]! += fc[i]!;
+    if (node !== NO_NODE) s.addClaim(row, node, flow.startSec, flow.endSec);
+    for (const o of this.observers) o.onAdd?.(slot, keys.keys[slot]!, b, flow);
+    return "stored";
+  }
+
+  /**
+   * Moves the ring forward so that the filling bucket contains `nowSec`. Returns the start of every
+   * bucket that became ready to stream, oldest first: at a rollover at R that is `[R−2W, R−W)`
+   * (goldmane-spec §1.4, §5.2). A clock that went backwards changes nothing.
+   */
+  advanceTo(nowSec: number): number[] {
+    const target = bucketStart(nowSec, this.windowSec);
+    const ready: number[] = [];
+    const W = this.windowSec;
+    if (target <= this.ring.currentStart) return ready;
+    const steps = (target - this.ring.currentStart) / W;
+    if (steps > this.ring.slots) {
+      // A jump longer than the ring (a suspended VM, a clock step): everything has expired.
+      for (let i = 0; i < this.ring.slots; i++) this.recycle(this.ring.oldestStart + i * W);
+      this.ring.currentStart = target;
+      this.labels.sweep();
+      return ready;
+    }
+    for (let i = 0; i < steps; i++) ready.push(this.rollover());
+    return ready;
+  }
+
+  /** One rollover; returns the start of the bucket that became ready to stream. */
+  rollover(): number {
+    const W = this.windowSec;
+    const ring = this.ring;
+    const readyStart = ring.currentStart - W;
+    // The oldest slot becomes the new future bucket.
+    this.recycle(ring.oldestStart);
+    ring.currentStart += W;
+    const expiredClaims = ring.currentStart - (this.claimBuckets + 1) * W;
+    if (expiredClaims >= ring.oldestStart) {
+      const rows = ring.rowsOf(expiredClaims);
+      for (let i = 0; i < rows.length; i++) this.series.clearClaims(rows[i]!);
+    }
+    this.labels.sweep();
+    return readyStart;
+  }
+
+  /** Drops every window of the bucket starting at `b` and the keys left without windows. */
+  private recycle(b: number): void {
+    for (const o of this.observers) o.onRecycle?.(b);
+    const s = this.series;
+    const keys = this.keys;
+    const rows = this.ring.rowsOf(b);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const slot = s.keySlot[row]!;
+      // The recycled bucket is the oldest, so this row is its key's oldest window.
+      const newer = s.next[row]!;
+      keys.oldest[slot] = newer;
+      if (newer === NONE) {
+        keys.newest[slot] = NONE;
+        keys.remove(slot);
+      } else {
+        s.prev[newer] = NONE;
+      }
+      this.labels.unref(s.sourceLabels[row]!);
+      this.labels.unref(s.destLabels[row]!);
+      s.sourceLabels[row] = EMPTY_LABELS;
+      s.destLabels[row] = EMPTY_LABELS;
+      s.release(row);
+    }
+    this.ring.clear(b);
+  }
+}

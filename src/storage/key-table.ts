@@ -1,0 +1,137 @@
+import type { FlowKeyModel, PolicyHitModel } from "../model/flow.js";
+import { NONE } from "./flow-series.js";
+import type { StringPool } from "./string-pool.js";
+
+/**
+ * Every live key: its identity string, interned key fields, its id, and the ends of its window
+ * list in {@link FlowSeries}. Slots are reused; ids are not (goldmane-spec §3.5: 1, 2, 3… in order
+ * of first sight, stable while the key has data, never reused).
+ */
+export class KeyTable {
+  private readonly bySignature = new Map<string, number>();
+  /** Key fields per slot (undefined for a free slot). */
+  keys: (FlowKeyModel | undefined)[] = [];
+  ids: number[] = [];
+  signatures: string[] = [];
+  newest = new Int32Array(0);
+  oldest = new Int32Array(0);
+  private freeSlots: number[] = [];
+  private high = 0;
+  private nextId = 1;
+
+  constructor(private readonly pool: StringPool) {}
+
+  /** Live keys. */
+  get size(): number {
+    return this.bySignature.size;
+  }
+
+  /** One past the highest slot ever used: iterate `0 ≤ slot < slotLimit` and skip free slots. */
+  get slotLimit(): number {
+    return this.high;
+  }
+
+  /** The id the next new key will get. */
+  get peekNextId(): number {
+    return this.nextId;
+  }
+
+  lookup(signature: string): number | undefined {
+    return this.bySignature.get(signature);
+  }
+
+  /** Adds a key (its strings interned) and returns its slot. */
+  insert(signature: string, key: FlowKeyModel): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.high === this.newest.length) this.grow();
+      slot = this.high++;
+    }
+    this.keys[slot] = this.internKey(key);
+    this.ids[slot] = this.nextId++;
+    this.signatures[slot] = signature;
+    this.newest[slot] = NONE;
+    this.oldest[slot] = NONE;
+    this.bySignature.set(signature, slot);
+    return slot;
+  }
+
+  /** Removes a key whose last window expired. */
+  remove(slot: number): void {
+    const key = this.keys[slot];
+    if (!key) return;
+    this.bySignature.delete(this.signatures[slot]!);
+    this.releaseKey(key);
+    this.keys[slot] = undefined;
+    this.signatures[slot] = "";
+    this.freeSlots.push(slot);
+  }
+
+  private grow(): void {
+    const cap = Math.max(1024, this.newest.length * 2);
+    const n = new Int32Array(cap);
+    n.set(this.newest);
+    const o = new Int32Array(cap);
+    o.set(this.oldest);
+    this.newest = n;
+    this.oldest = o;
+  }
+
+  private internHit(h: PolicyHitModel): PolicyHitModel {
+    const p = this.pool;
+    return {
+      kind: h.kind,
+      namespace: p.acquire(h.namespace),
+      name: p.acquire(h.name),
+      tier: p.acquire(h.tier),
+      action: h.action,
+      policyIndex: h.policyIndex,
+      ruleIndex: h.ruleIndex,
+      trigger: h.trigger ? this.internHit(h.trigger) : null,
+    };
+  }
+
+  private releaseHit(h: PolicyHitModel): void {
+    const p = this.pool;
+    p.release(h.namespace);
+    p.release(h.name);
+    p.release(h.tier);
+    if (h.trigger) this.releaseHit(h.trigger);
+  }
+
+  private internKey(k: FlowKeyModel): FlowKeyModel {
+    const p = this.pool;
+    return Object.freeze({
+      sourceName: p.acquire(k.sourceName),
+      sourceNamespace: p.acquire(k.sourceNamespace),
+      sourceType: k.sourceType,
+      destName: p.acquire(k.destName),
+      destNamespace: p.acquire(k.destNamespace),
+      destType: k.destType,
+      destPort: k.destPort,
+      destServiceName: p.acquire(k.destServiceName),
+      destServiceNamespace: p.acquire(k.destServiceNamespace),
+      destServicePortName: p.acquire(k.destServicePortName),
+      destServicePort: k.destServicePort,
+      proto: p.acquire(k.proto),
+      reporter: k.reporter,
+      action: k.action,
+      enforced: Object.freeze(k.enforced.map((h) => this.internHit(h))),
+      pending: Object.freeze(k.pending.map((h) => this.internHit(h))),
+    });
+  }
+
+  private releaseKey(k: FlowKeyModel): void {
+    const p = this.pool;
+    p.release(k.sourceName);
+    p.release(k.sourceNamespace);
+    p.release(k.destName);
+    p.release(k.destNamespace);
+    p.release(k.destServiceName);
+    p.release(k.destServiceNamespace);
+    p.release(k.destServicePortName);
+    p.release(k.proto);
+    for (const h of k.enforced) this.releaseHit(h);
+    for (const h of k.pending) this.releaseHit(h);
+  }
+}
