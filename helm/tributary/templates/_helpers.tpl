@@ -1,0 +1,238 @@
+{{/*
+Chart name, truncated to the 63 characters a DNS label allows.
+*/}}
+{{- define "tributary.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the release name when it already contains the chart name, else release-chart.
+*/}}
+{{- define "tributary.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the metrics Service (≤ 63 characters).
+*/}}
+{{- define "tributary.metricsName" -}}
+{{- printf "%s-metrics" (include "tributary.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "tributary.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (a Deployment's selector is immutable).
+*/}}
+{{- define "tributary.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tributary.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Common labels for every object; callers add app.kubernetes.io/component.
+*/}}
+{{- define "tributary.labels" -}}
+helm.sh/chart: {{ include "tributary.chart" . }}
+{{ include "tributary.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tributary
+{{- end }}
+
+{{- define "tributary.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tributary.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container image: repository@digest when a digest is set, else repository:tag (tag defaults to
+the chart's appVersion).
+*/}}
+{{- define "tributary.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the Secrets are mounted. Whole directories, never subPath: kubelet then swaps renewed
+files in place and the server's certificate reload sees them.
+*/}}
+{{- define "tributary.tlsDir" -}}/etc/tributary/tls{{- end }}
+{{- define "tributary.clientCADir" -}}/etc/tributary/client-ca{{- end }}
+{{- define "tributary.issuerKeyDir" -}}/etc/tributary/auth/issuer{{- end }}
+{{- define "tributary.bootstrapDir" -}}/etc/tributary/auth/bootstrap{{- end }}
+
+{{/*
+Cross-field rules that values.schema.json cannot say clearly; each fails the render with the
+values to change.
+*/}}
+{{- define "tributary.validate" -}}
+{{- $v := .Values }}
+{{- if and $v.tls.enabled (not $v.tls.secretName) }}
+{{- fail "tls.secretName: required when tls.enabled is true (a Secret with tls.crt and tls.key)" }}
+{{- end }}
+{{- if and $v.tls.clientCA.enabled (not $v.tls.enabled) }}
+{{- fail "tls.clientCA.enabled: needs tls.enabled (client certificates are verified only on a TLS port)" }}
+{{- end }}
+{{- if and (has $v.auth.mode (list "mtls" "mtls+token")) (not $v.tls.clientCA.enabled) }}
+{{- fail (printf "auth.mode=%s: needs tls.enabled and tls.clientCA.enabled (mTLS)" $v.auth.mode) }}
+{{- end }}
+{{- if and (has $v.auth.mode (list "token" "mtls+token")) (not $v.auth.issuerKey.secretName) }}
+{{- fail (printf "auth.mode=%s: needs auth.issuerKey.secretName (the session-token issuer's public key)" $v.auth.mode) }}
+{{- end }}
+{{- if and $v.metrics.serviceMonitor.enabled (not (and $v.metrics.enabled $v.metrics.service.enabled)) }}
+{{- fail "metrics.serviceMonitor.enabled: needs metrics.enabled and metrics.service.enabled" }}
+{{- end }}
+{{- if and $v.metrics.enabled (or (eq (int $v.metrics.port) (int $v.config.port)) (and $v.health.enabled (eq (int $v.metrics.port) (int $v.health.port)))) }}
+{{- fail "metrics.port: must differ from config.port and health.port" }}
+{{- end }}
+{{- if and $v.health.enabled (eq (int $v.health.port) (int $v.config.port)) }}
+{{- fail "health.port: must differ from config.port" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container environment: one variable per server setting. Numbers go through int64 because Helm
+reads YAML numbers as float64 (4194304 would render as 4.194304e+06). Empty strings and empty
+lists are left unset so the server's default applies.
+*/}}
+{{- define "tributary.env" -}}
+{{- $v := .Values -}}
+- name: LOG_LEVEL
+  value: {{ $v.config.logLevel | quote }}
+- name: PORT
+  value: {{ $v.config.port | int64 | toString | quote }}
+{{- with $v.config.host }}
+- name: HOST
+  value: {{ . | quote }}
+{{- end }}
+- name: HEALTH_ENABLED
+  value: {{ $v.health.enabled | toString | quote }}
+{{- with $v.health.host }}
+- name: HEALTH_HOST
+  value: {{ . | quote }}
+{{- end }}
+- name: HEALTH_PORT
+  value: {{ $v.health.port | int64 | toString | quote }}
+- name: PROMETHEUS_PORT
+  value: {{ ternary ($v.metrics.port | int64) 0 $v.metrics.enabled | toString | quote }}
+{{- with $v.config.aggregationWindow }}
+- name: AGGREGATION_WINDOW
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.config.historyBuckets }}
+- name: HISTORY_BUCKETS
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.config.maxUniqueFlows }}
+- name: MAX_UNIQUE_FLOWS
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.config.replayHorizon }}
+- name: REPLAY_HORIZON
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.config.maxMessageBytes }}
+- name: MAX_MESSAGE_BYTES
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.config.maxStreams }}
+- name: MAX_STREAMS
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.config.shutdownTimeout }}
+- name: SHUTDOWN_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.config.corsAllowedOrigins }}
+- name: CORS_ALLOWED_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $v.config.kubeconfig }}
+- name: KUBECONFIG
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.tls.enabled }}
+- name: SERVER_CERT_PATH
+  value: {{ printf "%s/%s" (include "tributary.tlsDir" .) $v.tls.certKey | quote }}
+- name: SERVER_KEY_PATH
+  value: {{ printf "%s/%s" (include "tributary.tlsDir" .) $v.tls.keyKey | quote }}
+{{- end }}
+{{- if $v.tls.clientCA.enabled }}
+- name: CA_CERT_PATH
+  value: {{ printf "%s/%s" (include "tributary.clientCADir" .) $v.tls.clientCA.key | quote }}
+{{- end }}
+{{- with $v.tls.minVersion }}
+- name: TLS_MIN_VERSION
+  value: {{ . | quote }}
+{{- end }}
+- name: AUTH_MODE
+  value: {{ $v.auth.mode | quote }}
+{{- if $v.auth.issuerKey.secretName }}
+- name: AUTH_ISSUER_KEY_PATH
+  value: {{ printf "%s/%s" (include "tributary.issuerKeyDir" .) $v.auth.issuerKey.key | quote }}
+{{- end }}
+{{- with $v.auth.clockSkew }}
+- name: AUTH_CLOCK_SKEW
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.auth.bootstrap.secretName }}
+- name: AUTH_BOOTSTRAP_PATH
+  value: {{ printf "%s/%s" (include "tributary.bootstrapDir" .) $v.auth.bootstrap.key | quote }}
+{{- end }}
+{{- with $v.offload.devices }}
+- name: OFFLOAD_DEVICES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $v.offload.dialect }}
+- name: OFFLOAD_DIALECT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.offload.node }}
+- name: OFFLOAD_NODE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.offload.interval }}
+- name: OFFLOAD_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+TCP ports of the offload devices, from their URLs (explicit port, else 443 for https/grpcs and
+80 otherwise), for the egress NetworkPolicy.
+*/}}
+{{- define "tributary.offloadPorts" -}}
+{{- $ports := list }}
+{{- range .Values.offload.devices }}
+{{- $authority := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*).*$" . "${1}" }}
+{{- $authority = regexReplaceAll "^.*@" $authority "" }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $authority) }}
+{{- if not $port }}
+{{- $port = ternary "443" "80" (or (hasPrefix "https:" .) (hasPrefix "grpcs:" .)) }}
+{{- end }}
+{{- $ports = append $ports ($port | int) }}
+{{- end }}
+{{- toJson ($ports | uniq) }}
+{{- end }}
