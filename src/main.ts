@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerServeCommand } from "./cli/serve-command.js";
+import { registerOffloadSimCommand } from "./offload/sim-command.js";
 
 /**
  * CLI entry: `tributary serve | offload-sim | offload-bridge | flows … | token …`.
@@ -12,6 +13,7 @@ const program = new Command("tributary")
   .enablePositionalOptions();
 
 registerServeCommand(program);
+registerOffloadSimCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tributary: ${err instanceof Error ? err.message : String(err)}\n`);
