@@ -27,31 +27,26 @@ export function registerServeCommand(program: Command): void {
     }
     const log = createLogger(config.logLevel);
     const server = createTributaryServer(config, { log, clock: systemClock });
-    try {
-      await server.listen();
-    } catch (err) {
-      log.fatal({ err }, "cannot start");
-      log.flush();
-      process.exit(1);
-    }
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, "signal received");
       server.close().then(
-        () => {
-          log.flush();
-          process.exit(0);
-        },
+        () => process.exit(0),
         (err: unknown) => {
           log.error({ err }, "shutdown failed");
-          log.flush();
           process.exit(1);
         },
       );
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    try {
+      await server.listen();
+    } catch (err) {
+      log.fatal({ err }, "cannot start");
+      process.exit(1);
+    }
   });
 }

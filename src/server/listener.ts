@@ -76,9 +76,28 @@ export function createRpcListener(options: RpcListenerOptions): RpcListener {
   });
 
   const h1 = http.createServer(options.handler as http.RequestListener);
+  // Requests in flight per HTTP/1.1 socket. Node tracks idle connections only for servers that
+  // listen themselves, and ours receives its sockets from the sniffer, so track them here.
+  const h1Busy = new Map<net.Socket, number>();
+  const endIfIdle = (socket: net.Socket) => {
+    if (closing && (h1Busy.get(socket) ?? 0) === 0) socket.end();
+  };
   h1.on("connection", (socket: net.Socket) => {
     h1Sockets.add(socket);
-    socket.on("close", () => h1Sockets.delete(socket));
+    h1Busy.set(socket, 0);
+    socket.on("close", () => {
+      h1Sockets.delete(socket);
+      h1Busy.delete(socket);
+    });
+  });
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    h1Busy.set(socket, (h1Busy.get(socket) ?? 0) + 1);
+    if (closing) res.shouldKeepAlive = false;
+    res.on("close", () => {
+      h1Busy.set(socket, Math.max(0, (h1Busy.get(socket) ?? 1) - 1));
+      endIfIdle(socket);
+    });
   });
 
   let front: net.Server;
@@ -121,17 +140,14 @@ export function createRpcListener(options: RpcListenerOptions): RpcListener {
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       // GOAWAY lets clients finish their streams and open new ones elsewhere.
       for (const s of sessions) s.close();
-      h1.closeIdleConnections();
+      for (const socket of h1Sockets) endIfIdle(socket);
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();
         for (const s of h1Sockets) s.destroy();
         for (const s of sockets) s.destroy();
       }, graceMs);
       timer.unref();
-      const idle = setInterval(() => h1.closeIdleConnections(), 100);
-      idle.unref();
       await closed;
-      clearInterval(idle);
       clearTimeout(timer);
     },
     setSecureContext(ctx) {
