@@ -23,7 +23,7 @@ export function wireUpdate(startSec: number, key: Partial<KeyInit> = {}, flow: P
           enforcedPolicies: [{ kind: 1, namespace: "default", name: "allow-all", tier: "default", action: 1, policyIndex: 0n, ruleIndex: 0n }],
         },
         ...key,
-      },
+      } as KeyInit,
       startTime: BigInt(startSec),
       endTime: BigInt(startSec),
       sourceLabels: ["app=client"],
