@@ -1,3 +1,4 @@
+import type * as http2 from "node:http2";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -16,15 +17,23 @@ afterEach(async () => {
   await ts.close();
 });
 
+/**
+ * Client session options binding the source address (127.0.0.x = distinct reporting nodes).
+ * Node passes them on to net.connect; its typings omit localAddress.
+ */
+function bindTo(localAddress?: string): http2.ClientSessionOptions | undefined {
+  return localAddress ? ({ localAddress } as http2.ClientSessionOptions) : undefined;
+}
+
 type Proto = "grpc" | "grpc-web-h2" | "connect-h2" | "connect-json-h2";
 const ingestTransports: Record<Proto, (url: string, localAddress?: string) => Transport> = {
-  grpc: (baseUrl, localAddress) => createGrpcTransport({ baseUrl, nodeOptions: localAddress ? { localAddress } : undefined }),
+  grpc: (baseUrl, localAddress) => createGrpcTransport({ baseUrl, nodeOptions: bindTo(localAddress) }),
   "grpc-web-h2": (baseUrl, localAddress) =>
-    createGrpcWebTransport({ baseUrl, httpVersion: "2", nodeOptions: localAddress ? { localAddress } : undefined }),
+    createGrpcWebTransport({ baseUrl, httpVersion: "2", nodeOptions: bindTo(localAddress) }),
   "connect-h2": (baseUrl, localAddress) =>
-    createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: localAddress ? { localAddress } : undefined }),
+    createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: bindTo(localAddress) }),
   "connect-json-h2": (baseUrl, localAddress) =>
-    createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false, nodeOptions: localAddress ? { localAddress } : undefined }),
+    createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false, nodeOptions: bindTo(localAddress) }),
 };
 
 const queryTransports: Record<string, (url: string) => Transport> = {
