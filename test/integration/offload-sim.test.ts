@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -61,8 +61,8 @@ async function* stream<T>(items: readonly T[]): AsyncIterable<T> {
   for (const item of items) yield item;
 }
 
-function opiRequest(id: string, over: MessageInitShape<typeof SessionRequestSchema> = {}): SessionRequest {
-  return create(SessionRequestSchema, {
+function opiRequest(id: string, over: Partial<Omit<SessionRequest, "$typeName" | "sessionId" | "action">> = {}): SessionRequest {
+  const r = create(SessionRequestSchema, {
     sessionId: { value: id },
     inlif: 1,
     outlif: 2,
@@ -72,8 +72,8 @@ function opiRequest(id: string, over: MessageInitShape<typeof SessionRequestSche
     destinationport: 80,
     protocolid: 6,
     action: { actiontype: ActionType._FORWARD },
-    ...over,
   });
+  return Object.assign(r, over);
 }
 
 async function expectCode(p: Promise<unknown>, code: Code): Promise<ConnectError> {
