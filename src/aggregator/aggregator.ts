@@ -4,6 +4,7 @@ import type { Clock } from "../model/time.js";
 import type { Logger } from "../observability/logger.js";
 import { rateLimitedLog } from "../observability/logger.js";
 import { FlowStore, NO_NODE, type AddOutcome } from "../storage/flow-store.js";
+import { PolicyStats } from "../storage/policy-stats.js";
 import type { AggregatorMetrics } from "./metrics.js";
 
 /** Aggregation settings (DESIGN §3). */
@@ -30,6 +31,8 @@ export type ReadyListener = (bucketStartSec: number) => void;
  */
 export interface Aggregator {
   readonly store: FlowStore;
+  /** Per-bucket statistics per policy and rule, kept at ingest (observes `store`). */
+  readonly policyStats: PolicyStats;
   readonly windowSec: number;
   /** Current time per the injected clock (seconds). */
   nowSec(): number;
@@ -59,6 +62,8 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     },
     clock.nowSec(),
   );
+  const policyStats = new PolicyStats();
+  store.observe(policyStats);
   const nodes = new Map<string, number>();
   const listeners = new Set<ReadyListener>();
   const limited = rateLimitedLog(10_000);
@@ -112,6 +117,7 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
 
   return {
     store,
+    policyStats,
     windowSec: W,
     nowSec: () => clock.nowSec(),
     get lastTickSec() {

@@ -1,0 +1,316 @@
+import { KIND_END_OF_TIER, REPORTER_SRC, type FlowKeyModel, type IngestFlow, type PolicyHitModel } from "../model/flow.js";
+import type { FlowStoreObserver } from "./flow-store.js";
+
+/** RuleDirection values (goldmane/api.proto): Any marks a policy-total line. */
+export const DIRECTION_ANY = 0;
+export const DIRECTION_INGRESS = 1;
+export const DIRECTION_EGRESS = 2;
+
+/**
+ * Counters kept per (line, bucket), in this order. "In/Out" of packets and bytes is the packet
+ * direction; live connections go to `in` for ingress and `out` for egress (goldmane-spec §7.2).
+ */
+export const STAT_COUNTERS = 6;
+export const STAT_PACKETS_IN = 0;
+export const STAT_PACKETS_OUT = 1;
+export const STAT_BYTES_IN = 2;
+export const STAT_BYTES_OUT = 3;
+export const STAT_LIVE_IN = 4;
+export const STAT_LIVE_OUT = 5;
+
+/** Marks a free line / policy id. */
+const FREE = -1;
+
+/** Per-bucket statistics rows: one per line with data in the bucket. */
+export class BucketStats {
+  /** Line id → row. */
+  readonly rowOf = new Map<number, number>();
+  /** Line id of each row. */
+  lines = new Int32Array(8);
+  /** {@link STAT_COUNTERS} per row. */
+  counters = new Float64Array(8 * STAT_COUNTERS);
+
+  /** Rows in use. */
+  get size(): number {
+    return this.rowOf.size;
+  }
+
+  /** The row of `line`, allocated (zeroed) when new (the caller sees `size` grow). */
+  row(line: number): number {
+    const r = this.rowOf.get(line);
+    if (r !== undefined) return r;
+    const n = this.rowOf.size;
+    if (n === this.lines.length) {
+      const lines = new Int32Array(n * 2);
+      lines.set(this.lines);
+      this.lines = lines;
+      const counters = new Float64Array(n * 2 * STAT_COUNTERS);
+      counters.set(this.counters);
+      this.counters = counters;
+    }
+    this.lines[n] = line;
+    this.rowOf.set(line, n);
+    return n;
+  }
+}
+
+/**
+ * Adds one flow's (or one window's: the rule is linear in the counters) seven counters, starting
+ * at `offset` in `counters` (COUNTER order of model/flow.ts), to each of `lines` in `bs`. When
+ * `refs` is given, a line that gets a new row in `bs` takes a reference there.
+ */
+export function creditLines(
+  bs: BucketStats,
+  lines: Int32Array,
+  counters: ArrayLike<number>,
+  offset: number,
+  reporter: number,
+  refs: number[] | null,
+): void {
+  const pIn = counters[offset]!;
+  const pOut = counters[offset + 1]!;
+  const bIn = counters[offset + 2]!;
+  const bOut = counters[offset + 3]!;
+  const live = counters[offset + 6]!;
+  // goldmane-spec §7.2: live connections go to "in" for ingress, "out" for egress (reporter Src).
+  const liveAt = reporter === REPORTER_SRC ? STAT_LIVE_OUT : STAT_LIVE_IN;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const before = bs.size;
+    const row = bs.row(line);
+    if (refs !== null && bs.size !== before) refs[line]!++;
+    const c = bs.counters;
+    const base = row * STAT_COUNTERS;
+    c[base + STAT_PACKETS_IN]! += pIn;
+    c[base + STAT_PACKETS_OUT]! += pOut;
+    c[base + STAT_BYTES_IN]! += bIn;
+    c[base + STAT_BYTES_OUT]! += bOut;
+    c[base + liveAt]! += live;
+  }
+}
+
+/** Read-only view of the statistics lines and policies, as queries see them. */
+export interface PolicyStatsView {
+  /** Statistics of the bucket starting at `bucketStartSec`, or undefined when it has none. */
+  bucket(bucketStartSec: number): BucketStats | undefined;
+  /** Policy id of a line. */
+  linePolicy(line: number): number;
+  /** Action of a line (the hit's action; for a policy line, the flow's first hit on the policy). */
+  lineAction(line: number): number;
+  /** rule_index of a rule line (0 for a policy line). */
+  lineRuleIndex(line: number): number;
+  /** Direction of a rule line; {@link DIRECTION_ANY} for a policy-total line. */
+  lineDirection(line: number): number;
+  policyKind(policy: number): number;
+  policyNamespace(policy: number): string;
+  policyName(policy: number): string;
+  policyTier(policy: number): string;
+  /**
+   * The lines one flow of the key in `slot` adds to, or undefined when the key is unknown here.
+   * Read-only (used by the scoped path that recomputes per-bucket statistics from windows).
+   */
+  linesOfSlot(slot: number, key: FlowKeyModel): Int32Array | undefined;
+}
+
+/**
+ * Per-bucket statistics per policy and per policy rule, kept at ingest (DESIGN §1 PolicyStats,
+ * goldmane-spec §7.2, DESIGN §4 "Where we differ"). It observes the {@link FlowStore}: `onAdd`
+ * credits one stored flow, `onRecycle` drops a bucket.
+ *
+ * A *line* is one thing counted:
+ * - a **rule line** (policy, action, rule_index, direction Ingress/Egress): one per distinct rule
+ *   key of a flow, so identical hits (e.g. the same hit enforced and pending) count once;
+ * - a **policy line** (policy, action, direction Any): one per policy a flow hits, so the Policy
+ *   grouping counts each flow once per policy. Its action is the flow's *first* hit on that policy
+ *   in trace order (enforced before pending), so the enforced outcome wins over a staged one.
+ *
+ * Attribution (goldmane-spec §7.2): an EndOfTier hit is credited to its trigger policy with the
+ * EndOfTier hit's own action and rule_index; Profile hits count; direction is egress iff the
+ * reporter is Src. Unlike Goldmane, the rule index is the real `rule_index`.
+ *
+ * Memory: policies and lines are interned to small integers and reference-counted (by bucket rows
+ * and by the per-key line cache), each bucket holds typed arrays of 6 counters per line present,
+ * and the lines of a key are computed once per key (cached by slot, checked by key identity), so
+ * ingest costs a few map lookups per flow.
+ */
+export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
+  private readonly buckets = new Map<number, BucketStats>();
+
+  private readonly policyIds = new Map<string, number>();
+  private readonly pKind: number[] = [];
+  private readonly pNamespace: string[] = [];
+  private readonly pName: string[] = [];
+  private readonly pTier: string[] = [];
+  private readonly pRefs: number[] = [];
+  private readonly pSignature: string[] = [];
+  private readonly pFree: number[] = [];
+
+  private readonly lineIds = new Map<string, number>();
+  private readonly lPolicy: number[] = [];
+  private readonly lAction: number[] = [];
+  private readonly lRuleIndex: number[] = [];
+  private readonly lDirection: number[] = [];
+  private readonly lRefs: number[] = [];
+  private readonly lSignature: string[] = [];
+  private readonly lFree: number[] = [];
+
+  /** Per key slot: the key the cached lines belong to, and the lines. */
+  private readonly slotKey: (FlowKeyModel | undefined)[] = [];
+  private readonly slotLines: Int32Array[] = [];
+
+  /** Interned policies alive (for tests and metrics). */
+  get policyCount(): number {
+    return this.policyIds.size;
+  }
+
+  /** Interned lines alive (for tests and metrics). */
+  get lineCount(): number {
+    return this.lineIds.size;
+  }
+
+  /** Buckets holding statistics. */
+  get bucketCount(): number {
+    return this.buckets.size;
+  }
+
+  onAdd(slot: number, key: FlowKeyModel, bucketStartSec: number, flow: IngestFlow): void {
+    const lines = this.slotKey[slot] === key ? this.slotLines[slot]! : this.bind(slot, key);
+    if (lines.length === 0) return;
+    let bs = this.buckets.get(bucketStartSec);
+    if (!bs) {
+      bs = new BucketStats();
+      this.buckets.set(bucketStartSec, bs);
+    }
+    creditLines(bs, lines, flow.counters, 0, key.reporter, this.lRefs);
+  }
+
+  onRecycle(bucketStartSec: number): void {
+    const bs = this.buckets.get(bucketStartSec);
+    if (!bs) return;
+    this.buckets.delete(bucketStartSec);
+    const n = bs.size;
+    for (let r = 0; r < n; r++) this.releaseLine(bs.lines[r]!);
+  }
+
+  bucket(bucketStartSec: number): BucketStats | undefined {
+    return this.buckets.get(bucketStartSec);
+  }
+
+  linePolicy(line: number): number {
+    return this.lPolicy[line]!;
+  }
+  lineAction(line: number): number {
+    return this.lAction[line]!;
+  }
+  lineRuleIndex(line: number): number {
+    return this.lRuleIndex[line]!;
+  }
+  lineDirection(line: number): number {
+    return this.lDirection[line]!;
+  }
+  policyKind(policy: number): number {
+    return this.pKind[policy]!;
+  }
+  policyNamespace(policy: number): string {
+    return this.pNamespace[policy]!;
+  }
+  policyName(policy: number): string {
+    return this.pName[policy]!;
+  }
+  policyTier(policy: number): string {
+    return this.pTier[policy]!;
+  }
+
+  linesOfSlot(slot: number, key: FlowKeyModel): Int32Array | undefined {
+    return this.slotKey[slot] === key ? this.slotLines[slot] : undefined;
+  }
+
+  /**
+   * Computes and caches the lines of the key now in `slot`, releasing those of the key that held
+   * the slot before (slots are reused after a key expires; the stale cache is released here).
+   */
+  private bind(slot: number, key: FlowKeyModel): Int32Array {
+    const old = this.slotLines[slot];
+    const lines = this.linesOf(key);
+    for (let i = 0; i < lines.length; i++) this.lRefs[lines[i]!]!++;
+    if (old) for (let i = 0; i < old.length; i++) this.releaseLine(old[i]!);
+    this.slotKey[slot] = key;
+    this.slotLines[slot] = lines;
+    return lines;
+  }
+
+  /** The distinct rule lines and policy lines of one flow of `key` (new lines have 0 refs). */
+  private linesOf(key: FlowKeyModel): Int32Array {
+    const direction = key.reporter === REPORTER_SRC ? DIRECTION_EGRESS : DIRECTION_INGRESS;
+    const rules: number[] = [];
+    const policies: number[] = [];
+    const policyActions: number[] = [];
+    const visit = (h: PolicyHitModel) => {
+      // EndOfTier: credited to the policy that triggered it, with its own action and rule index.
+      const meta = h.kind === KIND_END_OF_TIER && h.trigger ? h.trigger : h;
+      const policy = this.internPolicy(meta);
+      const rule = this.internLine(policy, h.action, h.ruleIndex, direction);
+      if (!rules.includes(rule)) rules.push(rule);
+      if (!policies.includes(policy)) {
+        policies.push(policy);
+        policyActions.push(h.action);
+      }
+    };
+    key.enforced.forEach(visit);
+    key.pending.forEach(visit);
+    const out = new Int32Array(rules.length + policies.length);
+    out.set(rules);
+    for (let i = 0; i < policies.length; i++) {
+      out[rules.length + i] = this.internLine(policies[i]!, policyActions[i]!, 0, DIRECTION_ANY);
+    }
+    // Policies are referenced by their lines only, so one that got no new line was already live.
+    return out;
+  }
+
+  private internPolicy(h: PolicyHitModel): number {
+    const sig = `${h.kind}|${h.namespace.length}:${h.namespace}${h.name.length}:${h.name}${h.tier}`;
+    let id = this.policyIds.get(sig);
+    if (id !== undefined) return id;
+    id = this.pFree.pop() ?? this.pKind.length;
+    this.pKind[id] = h.kind;
+    this.pNamespace[id] = h.namespace;
+    this.pName[id] = h.name;
+    this.pTier[id] = h.tier;
+    this.pRefs[id] = 0;
+    this.pSignature[id] = sig;
+    this.policyIds.set(sig, id);
+    return id;
+  }
+
+  private internLine(policy: number, action: number, ruleIndex: number, direction: number): number {
+    const sig = `${policy}|${action}|${ruleIndex}|${direction}`;
+    let id = this.lineIds.get(sig);
+    if (id !== undefined) return id;
+    id = this.lFree.pop() ?? this.lPolicy.length;
+    this.lPolicy[id] = policy;
+    this.lAction[id] = action;
+    this.lRuleIndex[id] = ruleIndex;
+    this.lDirection[id] = direction;
+    this.lRefs[id] = 0;
+    this.lSignature[id] = sig;
+    this.lineIds.set(sig, id);
+    this.pRefs[policy]!++;
+    return id;
+  }
+
+  private releaseLine(line: number): void {
+    if (--this.lRefs[line]! > 0) return;
+    this.lineIds.delete(this.lSignature[line]!);
+    this.lSignature[line] = "";
+    const policy = this.lPolicy[line]!;
+    this.lPolicy[line] = FREE;
+    this.lFree.push(line);
+    if (--this.pRefs[policy]! > 0) return;
+    this.policyIds.delete(this.pSignature[policy]!);
+    this.pSignature[policy] = "";
+    this.pNamespace[policy] = "";
+    this.pName[policy] = "";
+    this.pTier[policy] = "";
+    this.pFree.push(policy);
+  }
+}
