@@ -13,6 +13,7 @@ import { createHealthServer, type HealthReporter } from "./health.js";
 import { createRpcListener } from "./listener.js";
 import { createMetricsServer } from "./metrics-http.js";
 import { serverMetrics } from "./metrics.js";
+import { statisticsService } from "./statistics-service.js";
 import { requestContextValues } from "./peer.js";
 
 export interface ServerDeps {
@@ -54,8 +55,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const routes = (router: ConnectRouter) => {
     router.service(FlowCollector, collectorService({ aggregator, metrics }));
     router.service(Flows, flowsService({ aggregator }));
-    // Statistics.List arrives with its own issue; until then the router answers UNIMPLEMENTED.
-    router.service(Statistics, {});
+    router.service(Statistics, statisticsService({ aggregator }));
   };
   const handler = connectNodeAdapter({
     routes,

@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Flows } from "../gen/goldmane/api_pb.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
+import { filterHintsMethod } from "./flows-filter-hints.js";
 import { listMethod } from "./flows-list.js";
 
 export interface FlowsDeps {
@@ -16,8 +17,6 @@ export function flowsService(deps: FlowsDeps): Partial<ServiceImpl<typeof Flows>
     async *stream() {
       throw new ConnectError("Flows.Stream is not available yet", Code.Unimplemented);
     },
-    filterHints() {
-      throw new ConnectError("Flows.FilterHints is not available yet", Code.Unimplemented);
-    },
+    filterHints: filterHintsMethod(deps.aggregator),
   };
 }

@@ -1,0 +1,40 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import {
+  FilterHintSchema,
+  FilterHintsResultSchema,
+  ListMetadataSchema,
+  type FilterHintsRequest,
+  type FilterHintsResult,
+} from "../gen/goldmane/api_pb.js";
+import type { Aggregator } from "../aggregator/aggregator.js";
+import { compileFilter } from "../query/filter.js";
+import { filterHints, type FilterHintsQuery } from "../query/filter-hints.js";
+import { normalizeTimeRange } from "../query/time-range.js";
+import { queryContext } from "./flows-list.js";
+import { filterSpec, int, pageSpec, toConnectError, type QueryContext } from "./parse-request.js";
+
+/** Validates a FilterHintsRequest (the type itself is checked by the query, goldmane-spec §6). */
+export function parseFilterHintsRequest(req: FilterHintsRequest, ctx: QueryContext): FilterHintsQuery {
+  const page = pageSpec(req.page, req.pageSize);
+  const range = normalizeTimeRange(int("start_time_gte", req.startTimeGte), int("start_time_lt", req.startTimeLt), ctx.nowSec, ctx.oldestStartSec);
+  return { range, type: req.type, filter: compileFilter(filterSpec(req.filter)), page };
+}
+
+/** Flows.FilterHints: parse, delegate to query/, convert (STYLE.md §3). */
+export function filterHintsMethod(aggregator: Aggregator) {
+  return (req: FilterHintsRequest, _ctx: HandlerContext): FilterHintsResult => {
+    try {
+      const answer = filterHints(aggregator.store, parseFilterHintsRequest(req, queryContext(aggregator)));
+      return create(FilterHintsResultSchema, {
+        meta: create(ListMetadataSchema, {
+          totalPages: BigInt(answer.meta.totalPages),
+          totalResults: BigInt(answer.meta.totalResults),
+        }),
+        hints: answer.values.map((value) => create(FilterHintSchema, { value })),
+      });
+    } catch (e) {
+      throw toConnectError(e);
+    }
+  };
+}

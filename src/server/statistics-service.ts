@@ -1,0 +1,81 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  PolicyHitSchema,
+  StatisticsResultSchema,
+  type Statistics,
+  type StatisticsRequest,
+  type StatisticsResult,
+} from "../gen/goldmane/api_pb.js";
+import type { Aggregator } from "../aggregator/aggregator.js";
+import { listStatistics, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
+import { normalizeTimeRange } from "../query/time-range.js";
+import { queryContext } from "./flows-list.js";
+import { int, toConnectError, type QueryContext } from "./parse-request.js";
+
+export interface StatisticsDeps {
+  aggregator: Aggregator;
+}
+
+/** Validates a StatisticsRequest (type, group_by and the ring bounds are checked by the query). */
+export function parseStatisticsRequest(req: StatisticsRequest, ctx: QueryContext): StatisticsQuery {
+  const range = normalizeTimeRange(int("start_time_gte", req.startTimeGte), int("start_time_lt", req.startTimeLt), ctx.nowSec, ctx.oldestStartSec);
+  const m = req.policyMatch;
+  return {
+    range,
+    type: req.type,
+    groupBy: req.groupBy,
+    policyMatch: { kind: m?.kind ?? 0, tier: m?.tier ?? "", namespace: m?.namespace ?? "", name: m?.name ?? "", action: m?.action ?? 0 },
+    timeSeries: req.timeSeries,
+  };
+}
+
+const big = (xs: number[]) => xs.map((v) => BigInt(v));
+
+/** One StatisticsRow as a StatisticsResult (policy_index is always 0; x only for time series). */
+export function statisticsResult(r: StatisticsRow): StatisticsResult {
+  return create(StatisticsResultSchema, {
+    policy: create(PolicyHitSchema, {
+      kind: r.kind,
+      namespace: r.namespace,
+      name: r.name,
+      tier: r.tier,
+      action: r.action,
+      ruleIndex: BigInt(r.ruleIndex),
+    }),
+    direction: r.direction,
+    groupBy: r.groupBy,
+    type: r.type,
+    allowedIn: big(r.allowedIn),
+    allowedOut: big(r.allowedOut),
+    deniedIn: big(r.deniedIn),
+    deniedOut: big(r.deniedOut),
+    passedIn: big(r.passedIn),
+    passedOut: big(r.passedOut),
+    x: r.x ? big(r.x) : [],
+  });
+}
+
+/**
+ * goldmane.Statistics (goldmane-spec §7): List streams one result per policy or rule. With no
+ * match it sends one empty StatisticsResult and then ends with NOT_FOUND (Goldmane's client relies
+ * on it: proxies drop trailers-only responses).
+ */
+export function statisticsService(deps: StatisticsDeps): Partial<ServiceImpl<typeof Statistics>> {
+  const { aggregator } = deps;
+  return {
+    async *list(req: StatisticsRequest, _ctx: HandlerContext) {
+      let rows: StatisticsRow[];
+      try {
+        rows = listStatistics(aggregator.store, aggregator.policyStats, parseStatisticsRequest(req, queryContext(aggregator)));
+      } catch (e) {
+        throw toConnectError(e);
+      }
+      if (rows.length === 0) {
+        yield create(StatisticsResultSchema, {});
+        throw new ConnectError("No statistics matching request", Code.NotFound);
+      }
+      for (const r of rows) yield statisticsResult(r);
+    },
+  };
+}
