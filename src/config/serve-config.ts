@@ -16,6 +16,9 @@ export interface ServeConfig {
   readonly replayHorizonSec: number;
   readonly maxMessageBytes: number;
   readonly shutdownTimeoutMs: number;
+  readonly maxStreams: number;
+  readonly streamQueueSize: number;
+  readonly ingestFastLane: boolean;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -78,9 +81,12 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "windowSec", env: "AGGREGATION_WINDOW", flag: "--aggregation-window", default: "15s", description: "Bucket width W (Go duration, whole seconds >= 1s)", parse: wholeSeconds(1) }),
   define({ key: "historyBuckets", env: "HISTORY_BUCKETS", flag: "--history-buckets", default: "240", description: "Complete buckets of history kept (240 x 15s = 1h)", parse: positiveInt(1, 100_000) }),
   define({ key: "maxUniqueFlows", env: "MAX_UNIQUE_FLOWS", flag: "--max-unique-flows", default: "500000", description: "Maximum distinct flow keys; new keys beyond it are dropped and counted", parse: positiveInt(1) }),
-  define({ key: "replayHorizonSec", env: "REPLAY_HORIZON", flag: "--replay-horizon", default: "5m", description: "How far back agents replay after a reconnect; dedup claims are kept this long (+W)", parse: wholeSeconds(0) }),
+  define({ key: "replayHorizonSec", env: "REPLAY_HORIZON", flag: "--replay-horizon", default: "5m30s", description: "How far back agents replay after a reconnect (Felix: up to 5m30s after sending); dedup claims outlive it by 2W", parse: wholeSeconds(0) }),
   define({ key: "maxMessageBytes", env: "MAX_MESSAGE_BYTES", flag: "--max-message-bytes", default: "4194304", description: "Largest accepted request message (bytes)", parse: positiveInt(1024, 0xffffffff) }),
   define({ key: "shutdownTimeoutMs", env: "SHUTDOWN_TIMEOUT", flag: "--shutdown-timeout", default: "10s", description: "Grace period for in-flight calls on SIGTERM", parse: durationMs }),
+  define({ key: "maxStreams", env: "MAX_STREAMS", flag: "--max-streams", default: "1000", description: "Open Flows.Stream subscriptions at most; more get RESOURCE_EXHAUSTED", parse: positiveInt(1, 1_000_000) }),
+  define({ key: "streamQueueSize", env: "STREAM_QUEUE_SIZE", flag: "--stream-queue-size", default: "10000", description: "Results a live stream may have queued; a consumer further behind gets RESOURCE_EXHAUSTED", parse: positiveInt(1, 100_000_000) }),
+  define({ key: "ingestFastLane", env: "INGEST_FAST_LANE", flag: "--ingest-fast-lane", default: "true", description: "Serve gRPC FlowCollector/Connect on the dedicated HTTP/2 handler (false = through Connect like every other call)", parse: parseBool }),
 ];
 
 /** The flag's option name as commander spells it in `opts()` (camel case of the flag). */

@@ -103,7 +103,12 @@ export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
   }
   const { from, to } = pageBounds(n, q.page);
   const order = topK(n, to, less).slice(from, to);
-  const rows = order.map((i) => aggregateRow(store, slots[i]!, Math.max(first, groups[i]!), q.intervalSec === 0 ? last : Math.min(last, groups[i]! + q.intervalSec - W), q.intervalSec));
+  const I = q.intervalSec;
+  const rows = order.map((i) =>
+    I === 0
+      ? aggregateRow(store, slots[i]!, first, last, 0)
+      : aggregateRow(store, slots[i]!, Math.max(first, groups[i]!), Math.min(last, groups[i]! + I - W), I),
+  );
   return { rows, meta: pageMeta(n, q.page) };
 }
 

@@ -10,11 +10,13 @@ import type { Logger } from "../observability/logger.js";
 import { collectorService } from "./collector-service.js";
 import { flowsService } from "./flows-service.js";
 import { createHealthServer, type HealthReporter } from "./health.js";
+import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
 import { createMetricsServer } from "./metrics-http.js";
 import { serverMetrics } from "./metrics.js";
 import { statisticsService } from "./statistics-service.js";
 import { requestContextValues } from "./peer.js";
+import { createStreamHub, streamMetrics } from "../stream/index.js";
 
 export interface ServerDeps {
   log: Logger;
@@ -51,10 +53,14 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   });
   const metrics = serverMetrics(registry);
   const shutdown = new AbortController();
+  const streams = createStreamHub(
+    { maxStreams: config.maxStreams, queueSize: config.streamQueueSize },
+    { source: aggregator, metrics: streamMetrics(registry) },
+  );
 
   const routes = (router: ConnectRouter) => {
     router.service(FlowCollector, collectorService({ aggregator, metrics }));
-    router.service(Flows, flowsService({ aggregator }));
+    router.service(Flows, flowsService({ aggregator, streams }));
     router.service(Statistics, statisticsService({ aggregator }));
   };
   const handler = connectNodeAdapter({
@@ -66,7 +72,10 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     shutdownSignal: shutdown.signal,
     contextValues: requestContextValues,
   });
-  const rpc = createRpcListener({ host: config.host, port: config.port, handler });
+  const fastLane = config.ingestFastLane
+    ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal })
+    : undefined;
+  const rpc = createRpcListener({ host: config.host, port: config.port, handler, onStream: fastLane });
 
   let serving = false;
   let closing = false;
@@ -105,6 +114,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       log.info({ timeoutMs: config.shutdownTimeoutMs }, "shutting down");
       // Streams never end on their own: end them now; unary calls in flight complete normally.
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+      streams.close();
       await rpc.close(config.shutdownTimeoutMs);
       aggregator.stop();
       if (heartbeat) clearInterval(heartbeat);

@@ -55,8 +55,8 @@ export class FlowStore {
     if (!Number.isInteger(options.historyBuckets) || options.historyBuckets < 1) throw new RangeError("historyBuckets must be ≥ 1");
     this.windowSec = options.windowSec;
     this.ring = new BucketRing(options.windowSec, options.historyBuckets, nowSec);
-    // A claim must outlive the agent's replay window: keep the buckets whose start is within
-    // horizon + W of the filling bucket (DESIGN §3 "Claims live for the replay horizon (5 min + W)").
+    // A claim must outlive the agent's replay window: the claims of bucket b are dropped at the
+    // rollover to b + (ceil(horizon/W) + 2)·W (docs/DESIGN.md §3).
     this.claimBuckets = Math.ceil(options.replayHorizonSec / options.windowSec) + 1;
   }
 

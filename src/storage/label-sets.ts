@@ -22,7 +22,7 @@ export class LabelSets {
   private readonly byCanonical = new Map<string, number>();
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
-  private readonly intersections = new Map<number, number>();
+  private readonly intersections = new Map<string, number>();
   private nextId = 1;
 
   constructor() {
@@ -80,7 +80,8 @@ export class LabelSets {
   intersect(a: number, b: number): number {
     if (a === b) return a;
     if (a === EMPTY_LABELS || b === EMPTY_LABELS) return EMPTY_LABELS;
-    const memoKey = a < b ? a * 0x4000000 + b : b * 0x4000000 + a;
+    // Ids grow without bound (never reused), so the pair is keyed exactly, not packed arithmetically.
+    const memoKey = a < b ? `${a},${b}` : `${b},${a}`;
     const memo = this.intersections.get(memoKey);
     if (memo !== undefined && this.byId.has(memo)) return memo;
     const id = this.internSorted(intersectSorted(this.values(a), this.values(b)));
