@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { FlowReceiptSchema, type FlowCollector, type FlowUpdate } from "../gen/goldmane/api_pb.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { flowFromUpdate } from "../model/convert.js";
@@ -14,6 +14,32 @@ export interface CollectorDeps {
 }
 
 const RECEIPT = create(FlowReceiptSchema);
+
+/**
+ * Iterates `source` until `signal` aborts, then throws the abort reason. Connect aborts the
+ * handler's signal on server shutdown, but a handler waiting for the next client message would
+ * never see it; racing the wait ends long-lived ingest streams promptly (UNAVAILABLE).
+ */
+export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new ConnectError("call aborted", Code.Canceled));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+    void it.return?.();
+  }
+}
 
 /** Ingests one FlowUpdate; returns nothing: the receipt is the same whatever happened. */
 export function ingestUpdate(deps: CollectorDeps, update: FlowUpdate, node: string): void {
@@ -34,7 +60,7 @@ export function collectorService(deps: CollectorDeps): Partial<ServiceImpl<typeo
       const received = deps.metrics.collectorReceived.labels(node || "unknown");
       deps.metrics.collectorClients.inc();
       try {
-        for await (const update of updates) {
+        for await (const update of untilAborted(updates, ctx.signal)) {
           received.inc();
           ingestUpdate(deps, update, node);
           yield RECEIPT;

@@ -92,7 +92,6 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     const finish = (code: Code | typeof GRPC_OK, message = "") => {
       if (finished) return;
       finished = true;
-      stream.removeAllListeners("data");
       const trailers: http2.OutgoingHttpHeaders = { "grpc-status": String(code) };
       if (message) trailers["grpc-message"] = encodeGrpcMessage(message);
       if (stream.destroyed || stream.closed) {
@@ -107,11 +106,17 @@ export function createIngestFastLane(deps: FastLaneDeps) {
         stream.once("wantTrailers", () => stream.sendTrailers(trailers));
         stream.end();
       }
-      // The client may still be sending; once our side is done, stop its half too.
       if (!stream.readableEnded) {
-        stream.once("finish", () => {
-          if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-        });
+        // A well-behaved client stops sending once it has our status; one that does not is cut
+        // off after a grace period so a half-open stream cannot hold resources.
+        const cutoff = setTimeout(
+          () => {
+            if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          },
+          deps.shutdownSignal.aborted ? 100 : 5000,
+        );
+        cutoff.unref();
+        stream.once("close", () => clearTimeout(cutoff));
       }
       cleanup();
     };
@@ -163,6 +168,8 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     headersSent = true;
 
     stream.on("data", (chunk: Buffer) => {
+      // After the status was sent, the rest of the input is read and discarded.
+      if (finished) return;
       let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
       pending = null;
       let pos = 0;
