@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FlowCollector, Flows, SortBy, Statistics, type FlowUpdate } from "../../src/gen/goldmane/api_pb.js";
+import { FlowCollector, Flows, SortBy, type FlowUpdate } from "../../src/gen/goldmane/api_pb.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 
@@ -109,7 +109,15 @@ describe.each(Object.keys(ingestTransports) as Proto[])("ingest over %s", (proto
   });
 });
 
-describe("dedup by reporting node", () => {
+describe.each([
+  ["fast lane", "true"],
+  ["Connect", "false"],
+])("dedup by reporting node (gRPC ingest via %s)", (_path, fastLane) => {
+  beforeEach(async () => {
+    await ts.close();
+    ts = await startTestServer({ INGEST_FAST_LANE: fastLane }, T0);
+  });
+
   it("does not count a replay from the same node after a reconnect twice", async () => {
     const batch = [wireUpdate(old), wireUpdate(old - W, {}, { packetsIn: 7n })];
     // Two separate connections (new source ports) from the same address 127.0.0.2.
@@ -181,17 +189,5 @@ describe.each(Object.keys(queryTransports))("Flows.List over %s", (name) => {
       expect(err!.code).toBe(Code.InvalidArgument);
       expect(err!.rawMessage).toContain(field);
     }
-  });
-});
-
-describe("methods of later issues", () => {
-  it("answer UNIMPLEMENTED, never fake data", async () => {
-    const t = createGrpcTransport({ baseUrl: ts.baseUrl });
-    const codeOf = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => ConnectError.from(e).code);
-    const flows = createClient(Flows, t);
-    const stats = createClient(Statistics, t);
-    expect(await codeOf(flows.filterHints({ type: 1 }))).toBe(Code.Unimplemented);
-    expect(await codeOf((async () => { for await (const _ of flows.stream({})) break; })())).toBe(Code.Unimplemented);
-    expect(await codeOf((async () => { for await (const _ of stats.list({})) break; })())).toBe(Code.Unimplemented);
   });
 });
