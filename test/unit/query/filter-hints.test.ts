@@ -159,7 +159,7 @@ describe("FilterHints: type", () => {
       [9, "type: unsupported filter type '9'"],
     ] as const) {
       try {
-        hints(t, { type });
+        hints(t, { type: type as FilterType });
         expect.unreachable();
       } catch (e) {
         expect(e).toBeInstanceOf(QueryError);

@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { StatisticsRequestSchema } from "../../../src/gen/goldmane/api_pb.js";
+import { StatisticsRequestSchema, type StatisticType, type StatisticsGroupBy } from "../../../src/gen/goldmane/api_pb.js";
 import type { KeyPredicate } from "../../../src/query/filter.js";
 import { QueryError } from "../../../src/query/errors.js";
 import { compareStatisticsRows, listStatistics, type StatisticsRow } from "../../../src/query/statistics.js";
@@ -76,8 +76,8 @@ describe("Statistics: time range (goldmane-spec §7.1)", () => {
 
   it("unknown type or group_by → INVALID_ARGUMENT", () => {
     const t = setup();
-    expect(fails(t, { type: 3 }).field).toBe("type");
-    expect(fails(t, { groupBy: 2 }).field).toBe("group_by");
+    expect(fails(t, { type: 3 as StatisticType }).field).toBe("type");
+    expect(fails(t, { groupBy: 2 as StatisticsGroupBy }).field).toBe("group_by");
   });
 });
 
