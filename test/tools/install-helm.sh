@@ -22,9 +22,14 @@ helm="$tools/helm/helm"
 kubectl="$tools/kubectl/kubectl"
 
 have() {
-  [ -x "$helm" ] && [ -x "$kubectl" ] &&
-    [ "$("$helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ] &&
-    "$kubectl" version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION"
+  # Outputs are captured, not piped into `grep -q`: with pipefail, grep exiting at the first
+  # match can kill the writer with SIGPIPE and fail the check at random.
+  [ -x "$helm" ] && [ -x "$kubectl" ] || return 1
+  [ "$("$helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ] || return 1
+  case "$("$kubectl" version --client 2>/dev/null)" in
+    *"Client Version: $KUBECTL_VERSION"*) return 0 ;;
+    *) return 1 ;;
+  esac
 }
 
 if have; then exit 0; fi
