@@ -111,8 +111,8 @@ values to change.
 
 {{/*
 Container environment: one variable per server setting. Numbers go through int64 because Helm
-reads YAML numbers as float64 (4194304 would render as 4.194304e+06). Empty strings and empty
-lists are left unset so the server's default applies.
+reads YAML numbers as float64 (4194304 would render as 4.194304e+06). Null, empty strings and
+empty lists are left unset so the server's default applies.
 */}}
 {{- define "tributary.env" -}}
 {{- $v := .Values -}}
@@ -157,6 +157,14 @@ lists are left unset so the server's default applies.
 {{- with $v.config.maxStreams }}
 - name: MAX_STREAMS
   value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.config.streamQueueSize }}
+- name: STREAM_QUEUE_SIZE
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- if kindIs "bool" $v.config.ingestFastLane }}
+- name: INGEST_FAST_LANE
+  value: {{ $v.config.ingestFastLane | toString | quote }}
 {{- end }}
 {{- with $v.config.shutdownTimeout }}
 - name: SHUTDOWN_TIMEOUT
