@@ -3,9 +3,11 @@ import type { MalformedReason } from "../model/convert.js";
 import type { Clock } from "../model/time.js";
 import type { Logger } from "../observability/logger.js";
 import { rateLimitedLog } from "../observability/logger.js";
+import { decodeFlowUpdate } from "../model/flow-update-decoder.js";
+import { scanFlowUpdate, type ScannedFlow } from "../model/flow-update-scan.js";
 import { FlowStore, NO_NODE, type AddOutcome } from "../storage/flow-store.js";
 import { PolicyStats } from "../storage/policy-stats.js";
-import type { AggregatorMetrics } from "./metrics.js";
+import type { AggregatorMetrics, IngestTallies } from "./metrics.js";
 
 /** Aggregation settings (DESIGN §3). */
 export interface AggregatorConfig {
@@ -38,6 +40,12 @@ export interface Aggregator {
   nowSec(): number;
   /** Stores one validated flow from `node` (peer IP or authenticated identity; "" = unknown). */
   ingest(flow: IngestFlow, node: string): AddOutcome;
+  /**
+   * Fast-lane ingest of one encoded FlowUpdate (`bytes[start, end)`): a cheap scan, memo lookups
+   * of the encoded key and labels, and the full decode only for encodings not seen before.
+   * Returns the outcome, or the malformed reason. Throws DecodeError for invalid encodings.
+   */
+  ingestEncoded(bytes: Uint8Array, start: number, end: number, node: string): AddOutcome | MalformedReason;
   /** Counts and logs (rate-limited) an update that was not stored because it is malformed. */
   reject(reason: MalformedReason, node: string): void;
   /** Rolls the ring forward to the clock's time; cheap when nothing is due. */
@@ -88,8 +96,6 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     const t0 = performance.now();
     const ready = store.advanceTo(now);
     metrics.rolloverDuration.observe(performance.now() - t0);
-    metrics.uniqueFlows.set(store.keyCount);
-    metrics.keyBuckets.set(store.series.size);
     for (const b of ready) {
       for (const l of listeners) {
         try {
@@ -99,6 +105,47 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
         }
       }
     }
+  };
+
+  const tallies: IngestTallies = { received: 0, duplicates: 0, keys: 0, keyBuckets: 0 };
+  metrics.bind(() => {
+    tallies.keys = store.keyCount;
+    tallies.keyBuckets = store.series.size;
+    return tallies;
+  });
+
+  const rejectAs = (reason: MalformedReason, node: string): MalformedReason => {
+    metrics.rejected.inc({ reason });
+    limited(reason, (suppressed) => log.warn({ node, reason, suppressed }, "malformed flow update not stored"));
+    return reason;
+  };
+
+  /** Counts an outcome; rejections are logged rate-limited (never per flow). */
+  const account = (outcome: AddOutcome, node: string, startSec: number): AddOutcome => {
+    switch (outcome) {
+      case "stored":
+        break;
+      case "duplicate":
+        tallies.duplicates++;
+        break;
+      case "max_unique_flows":
+        metrics.dropped.inc();
+        metrics.rejected.inc({ reason: outcome });
+        limited(outcome, (suppressed) =>
+          log.warn({ node, maxUniqueFlows: config.maxUniqueFlows, suppressed }, "flow dropped: MAX_UNIQUE_FLOWS reached"),
+        );
+        break;
+      case "out_of_window":
+        metrics.rejected.inc({ reason: outcome });
+        limited(outcome, (suppressed) =>
+          log.warn(
+            { node, startTime: startSec, oldest: store.ring.oldestStart, end: store.ring.endSec, suppressed },
+            "flow outside the ring's time range dropped",
+          ),
+        );
+        break;
+    }
+    return outcome;
   };
 
   const schedule = () => {
@@ -125,37 +172,48 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     },
     ingest(flow, node) {
       tick();
-      metrics.received.inc();
-      const outcome = store.add(flow, nodeId(node));
-      switch (outcome) {
-        case "stored":
-          break;
-        case "duplicate":
-          metrics.duplicates.inc();
-          break;
-        case "max_unique_flows":
-          metrics.dropped.inc();
-          metrics.rejected.inc({ reason: outcome });
-          limited(outcome, (suppressed) =>
-            log.warn({ node, maxUniqueFlows: config.maxUniqueFlows, suppressed }, "flow dropped: MAX_UNIQUE_FLOWS reached"),
-          );
-          break;
-        case "out_of_window":
-          metrics.rejected.inc({ reason: outcome });
-          limited(outcome, (suppressed) =>
-            log.warn(
-              { node, startTime: flow.startSec, oldest: store.ring.oldestStart, end: store.ring.endSec, suppressed },
-              "flow outside the ring's time range dropped",
-            ),
-          );
-          break;
+      tallies.received++;
+      return account(store.add(flow, nodeId(node)), node, flow.startSec);
+    },
+    ingestEncoded(bytes, start, end, node) {
+      tick();
+      const scan = scanFlowUpdate(bytes, start, end);
+      if (scan.kind === "malformed") return rejectAs(scan.reason, node);
+      let slot: number | undefined;
+      let s: ScannedFlow | undefined;
+      if (scan.kind === "scanned") {
+        s = scan.flow;
+        slot = store.slotForEncodedKey(s.keySig);
       }
-      metrics.uniqueFlows.set(store.keyCount);
-      return outcome;
+      if (slot === undefined || s === undefined) {
+        // First sight of this encoding (or unusual framing): the full decode validates the key
+        // and finds its canonical slot, which the memo then remembers.
+        const full = decodeFlowUpdate(bytes, start, end);
+        if (!full.ok) return rejectAs(full.reason, node);
+        tallies.received++;
+        const f = full.flow;
+        if (!store.ring.accepts(f.startSec)) return account("out_of_window", node, f.startSec);
+        slot = store.keySlotFor(f.key);
+        if (slot === undefined) return account("max_unique_flows", node, f.startSec);
+        if (s !== undefined) store.rememberEncodedKey(s.keySig, slot);
+        const src = s ? store.labels.internEncoded(s.sourceLabelsSig, () => f.sourceLabels) : store.labels.intern(f.sourceLabels);
+        const dst = s ? store.labels.internEncoded(s.destLabelsSig, () => f.destLabels) : store.labels.intern(f.destLabels);
+        return account(store.addToKey(slot, f.startSec, f.endSec, src, dst, f.counters, nodeId(node)), node, f.startSec);
+      }
+      // A known key: its fields were validated when first decoded; only the numbers are new.
+      if (s.problem !== null) return rejectAs(s.problem, node);
+      tallies.received++;
+      const needLabels = () => {
+        const full = decodeFlowUpdate(bytes, start, end);
+        return full.ok ? full.flow : null;
+      };
+      let decoded: ReturnType<typeof needLabels> | undefined;
+      const src = store.labels.internEncoded(s.sourceLabelsSig, () => (decoded ??= needLabels())?.sourceLabels ?? []);
+      const dst = store.labels.internEncoded(s.destLabelsSig, () => (decoded ??= needLabels())?.destLabels ?? []);
+      return account(store.addToKey(slot, s.startSec, s.endSec, src, dst, s.counters, nodeId(node)), node, s.startSec);
     },
     reject(reason, node) {
-      metrics.rejected.inc({ reason });
-      limited(reason, (suppressed) => log.warn({ node, reason, suppressed }, "malformed flow update not stored"));
+      rejectAs(reason, node);
     },
     tick,
     onReady(listener) {

@@ -1,12 +1,39 @@
 import { Counter, Gauge, Summary, type Registry } from "prom-client";
 
+/**
+ * Hot-path tallies the aggregator keeps as plain numbers (a prom-client call per flow would cost
+ * more than storing the flow); the metrics read them when scraped.
+ */
+export interface IngestTallies {
+  received: number;
+  duplicates: number;
+  keys: number;
+  keyBuckets: number;
+}
+
 /** Metrics of the aggregator: Goldmane's names where Goldmane has one (goldmane-spec §8.4). */
 export function aggregatorMetrics(r: Registry) {
+  const source: { tallies: () => IngestTallies | undefined } = { tallies: () => undefined };
+  const fromTally = (pick: (t: IngestTallies) => number) =>
+    function (this: Counter | Gauge) {
+      const t = source.tallies();
+      if (!t) return;
+      if (this instanceof Gauge) this.set(pick(t));
+      else {
+        this.reset();
+        this.inc(pick(t));
+      }
+    };
   return {
+    /** Connects the scrape-time metrics to the aggregator's tallies. */
+    bind(tallies: () => IngestTallies) {
+      source.tallies = tallies;
+    },
     received: new Counter({
       name: "goldmane_aggr_received_flows_total",
       help: "Flows handed to the aggregator (well-formed), whether stored, duplicate or rejected",
       registers: [r],
+      collect: fromTally((t) => t.received),
     }),
     dropped: new Counter({
       name: "goldmane_aggr_dropped_flows_total",
@@ -17,6 +44,7 @@ export function aggregatorMetrics(r: Registry) {
       name: "goldmane_aggr_num_unique_flows",
       help: "Number of distinct flow keys held",
       registers: [r],
+      collect: fromTally((t) => t.keys),
     }),
     rolloverDuration: new Summary({
       name: "goldmane_aggr_rollover_duration_ms",
@@ -44,11 +72,13 @@ export function aggregatorMetrics(r: Registry) {
       name: "tributary_duplicate_flows_total",
       help: "Flow updates ignored because the same node already delivered the same key/start/end",
       registers: [r],
+      collect: fromTally((t) => t.duplicates),
     }),
     keyBuckets: new Gauge({
       name: "tributary_key_buckets",
       help: "Stored (key, bucket) windows",
       registers: [r],
+      collect: fromTally((t) => t.keyBuckets),
     }),
   };
 }

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
 import { Code } from "@connectrpc/connect";
-import { DecodeError, decodeFlowUpdate } from "../model/flow-update-decoder.js";
+import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
 import { normalizeIp } from "./peer.js";
@@ -184,7 +184,6 @@ export function createIngestFastLane(deps: FastLaneDeps) {
           if (buf.length - pos - HEADER_BYTES < len) break;
           const start = pos + HEADER_BYTES;
           pos = start + len;
-          let result;
           if (flag & 1) {
             if (encoding === "identity") throw new FastLaneError(Code.Internal, "compressed message without grpc-encoding");
             let inflated: Buffer;
@@ -197,16 +196,14 @@ export function createIngestFastLane(deps: FastLaneDeps) {
                 tooBig ? `decompressed message exceeds the limit of ${deps.maxMessageBytes} bytes (MAX_MESSAGE_BYTES)` : "invalid gzip message",
               );
             }
-            result = decodeFlowUpdate(inflated);
+            aggregator.ingestEncoded(inflated, 0, inflated.length, node);
           } else {
-            result = decodeFlowUpdate(buf, start, start + len);
+            aggregator.ingestEncoded(buf, start, start + len, node);
           }
-          received.inc();
-          if (result.ok) aggregator.ingest(result.flow, node);
-          else aggregator.reject(result.reason, node);
           receipts++;
         }
       } catch (e) {
+        received.inc(receipts);
         writeReceipts(receipts);
         if (e instanceof FastLaneError) finish(e.code, e.message);
         else if (e instanceof DecodeError) finish(Code.InvalidArgument, `cannot decode goldmane.FlowUpdate: ${e.message}`);
@@ -217,6 +214,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
         return;
       }
       if (pos < buf.length) pending = Buffer.from(buf.subarray(pos));
+      received.inc(receipts);
       writeReceipts(receipts);
     });
 

@@ -27,8 +27,8 @@ export const NO_NODE = -1;
 
 /** Observer of key lifecycle and per-window ingest, for derived indices (statistics, hints). */
 export interface FlowStoreObserver {
-  /** A flow was added to the key in `slot`, into the bucket starting at `bucketStartSec`. */
-  onAdd?(slot: number, key: FlowKeyModel, bucketStartSec: number, flow: IngestFlow): void;
+  /** A flow's counters were added to the key in `slot`, in the bucket starting at `bucketStartSec`. */
+  onAdd?(slot: number, key: FlowKeyModel, bucketStartSec: number, counters: ArrayLike<number>): void;
   /** The bucket starting at `bucketStartSec` is being recycled. */
   onRecycle?(bucketStartSec: number): void;
 }
@@ -76,40 +76,89 @@ export class FlowStore {
    * is a duplicate (DESIGN §3 emission claims).
    */
   add(flow: IngestFlow, node: number): AddOutcome {
+    if (!this.ring.accepts(flow.startSec)) return "out_of_window";
+    const slot = this.keySlotFor(flow.key);
+    if (slot === undefined) return "max_unique_flows";
+    return this.addToKey(slot, flow.startSec, flow.endSec, this.labels.intern(flow.sourceLabels), this.labels.intern(flow.destLabels), flow.counters, node);
+  }
+
+  /**
+   * The slot of a key, created if new; undefined when MAX_UNIQUE_FLOWS is reached. The canonical
+   * identity string is the only authority on key equality.
+   */
+  keySlotFor(key: FlowKeyModel): number | undefined {
+    const signature = keyString(key, traceString(key.enforced, key.pending));
+    const slot = this.keys.lookup(signature);
+    if (slot !== undefined) return slot;
+    if (this.keys.size >= this.options.maxKeys) return undefined;
+    return this.keys.insert(signature, key);
+  }
+
+  /**
+   * Memo of the fast lane: exact encoded-key bytes (as a latin1 string) → slot, so a key seen
+   * before is found without decoding it. Entries carry the key's id: a slot freed and reused by
+   * another key invalidates them. Cleared when it outgrows the key table.
+   */
+  private readonly encodedKeys = new Map<string, { slot: number; id: number }>();
+
+  /** The slot remembered for an encoded key, if it still belongs to that key. */
+  slotForEncodedKey(encoded: string): number | undefined {
+    const m = this.encodedKeys.get(encoded);
+    if (m === undefined) return undefined;
+    if (this.keys.ids[m.slot] === m.id && this.keys.keys[m.slot] !== undefined) return m.slot;
+    this.encodedKeys.delete(encoded);
+    return undefined;
+  }
+
+  /** Remembers the slot of an encoded key (after the full decode resolved it). */
+  rememberEncodedKey(encoded: string, slot: number): void {
+    if (this.encodedKeys.size >= 2 * this.options.maxKeys + 1024) this.encodedKeys.clear();
+    this.encodedKeys.set(encoded, { slot, id: this.keys.ids[slot]! });
+  }
+
+  /**
+   * Adds counters to the window of the key in `slot` for the bucket containing `startSec`, after
+   * the dedup check. `srcLabels`/`dstLabels` are label-set ids from {@link LabelSets}.
+   */
+  addToKey(
+    slot: number,
+    startSec: number,
+    endSec: number,
+    srcLabels: number,
+    dstLabels: number,
+    counters: ArrayLike<number>,
+    node: number,
+  ): AddOutcome {
     const ring = this.ring;
-    if (!ring.accepts(flow.startSec)) return "out_of_window";
-    const b = bucketStart(flow.startSec, this.windowSec);
-    const signature = keyString(flow.key, traceString(flow.key.enforced, flow.key.pending));
+    if (!ring.accepts(startSec)) return "out_of_window";
+    const b = bucketStart(startSec, this.windowSec);
     const keys = this.keys;
-    let slot = keys.lookup(signature);
-    if (slot === undefined) {
-      if (keys.size >= this.options.maxKeys) return "max_unique_flows";
-      slot = keys.insert(signature, flow.key);
-    }
     const s = this.series;
     // Find the key's window for bucket b, walking from the newest (most flows are for it).
     let r = keys.newest[slot]!;
     while (r !== NONE && s.start[r]! > b) r = s.prev[r]!;
     let row: number;
-    const srcLabels = this.labels.intern(flow.sourceLabels);
-    const dstLabels = this.labels.intern(flow.destLabels);
     if (r !== NONE && s.start[r] === b) {
       row = r;
-      if (node !== NO_NODE && s.hasClaim(row, node, flow.startSec, flow.endSec)) return "duplicate";
+      if (node !== NO_NODE && s.hasClaim(row, node, startSec, endSec)) return "duplicate";
       // Strict intersection within a window (goldmane-spec §3.1): once empty, it stays empty.
       const src = s.sourceLabels[row]!;
-      const srcNew = this.labels.intersect(src, srcLabels);
-      if (srcNew !== src) {
-        this.labels.ref(srcNew);
-        this.labels.unref(src);
-        s.sourceLabels[row] = srcNew;
+      if (src !== srcLabels) {
+        const srcNew = this.labels.intersect(src, srcLabels);
+        if (srcNew !== src) {
+          this.labels.ref(srcNew);
+          this.labels.unref(src);
+          s.sourceLabels[row] = srcNew;
+        }
       }
       const dst = s.destLabels[row]!;
-      const dstNew = this.labels.intersect(dst, dstLabels);
-      if (dstNew !== dst) {
-        this.labels.ref(dstNew);
-        this.labels.unref(dst);
-        s.destLabels[row] = dstNew;
+      if (dst !== dstLabels) {
+        const dstNew = this.labels.intersect(dst, dstLabels);
+        if (dstNew !== dst) {
+          this.labels.ref(dstNew);
+          this.labels.unref(dst);
+          s.destLabels[row] = dstNew;
+        }
       }
     } else {
       row = s.alloc();
@@ -131,10 +180,10 @@ export class FlowStore {
     }
     const base = row * COUNTERS;
     const c = s.counters;
-    const fc = flow.counters;
-    for (let i = 0; i < COUNTERS; i++) c[base + i]! += fc[i]!;
-    if (node !== NO_NODE) s.addClaim(row, node, flow.startSec, flow.endSec);
-    for (const o of this.observers) o.onAdd?.(slot, keys.keys[slot]!, b, flow);
+    for (let i = 0; i < COUNTERS; i++) c[base + i]! += counters[i]!;
+    if (node !== NO_NODE) s.addClaim(row, node, startSec, endSec);
+    const key = keys.keys[slot]!;
+    for (const o of this.observers) o.onAdd?.(slot, key, b, counters);
     return "stored";
   }
 

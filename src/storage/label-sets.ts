@@ -54,6 +54,23 @@ export class LabelSets {
     return id;
   }
 
+  /**
+   * Like {@link intern}, keyed by an exact signature of the encoded list (the fast lane's raw
+   * bytes): `decode` runs only when the signature is new. Shares the raw memo with `intern`;
+   * the "@" prefix keeps the two key spaces apart (JSON keys start with "[").
+   */
+  internEncoded(signature: string, decode: () => readonly string[]): number {
+    if (signature === "") return EMPTY_LABELS;
+    const raw = "@" + signature;
+    const cached = this.byRaw.get(raw);
+    if (cached !== undefined && this.byId.has(cached)) return cached;
+    const labels = decode();
+    const id = labels.length === 0 ? EMPTY_LABELS : this.internSorted([...new Set(labels)].sort(compareUtf8));
+    if (this.byRaw.size >= MEMO_LIMIT) this.byRaw.clear();
+    this.byRaw.set(raw, id);
+    return id;
+  }
+
   /** The sorted labels of a set. */
   values(id: number): readonly string[] {
     return this.byId.get(id)?.values ?? [];

@@ -173,7 +173,7 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
     return this.buckets.size;
   }
 
-  onAdd(slot: number, key: FlowKeyModel, bucketStartSec: number, flow: IngestFlow): void {
+  onAdd(slot: number, key: FlowKeyModel, bucketStartSec: number, counters: ArrayLike<number>): void {
     const lines = this.slotKey[slot] === key ? this.slotLines[slot]! : this.bind(slot, key);
     if (lines.length === 0) return;
     let bs = this.buckets.get(bucketStartSec);
@@ -181,7 +181,7 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
       bs = new BucketStats();
       this.buckets.set(bucketStartSec, bs);
     }
-    creditLines(bs, lines, flow.counters, 0, key.reporter, this.lRefs);
+    creditLines(bs, lines, counters, 0, key.reporter, this.lRefs);
   }
 
   onRecycle(bucketStartSec: number): void {

@@ -1,0 +1,214 @@
+import { COUNTERS } from "./flow.js";
+import type { MalformedReason } from "./convert.js";
+import { DecodeError } from "./flow-update-decoder.js";
+
+/**
+ * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without building any
+ * string or object, and returns exact signatures of the parts that repeat from flow to flow — the
+ * FlowKey's bytes and each side's label list — plus the numbers. Agents send the same key and
+ * labels over and over, so the aggregator looks the signatures up in memo tables and decodes the
+ * key and labels (with {@link decodeFlowUpdate}) only the first time it sees them.
+ *
+ * A signature is the latin1 image of the exact bytes (labels: each entry length-prefixed), so
+ * equal signatures mean equal encodings. Different encodings of one key (field order, explicit
+ * defaults, unknown fields) just miss the memo and take the full decode, which maps them to the
+ * same canonical key.
+ */
+export interface ScannedFlow {
+  /** Bytes of the FlowKey message, as a latin1 string. */
+  readonly keySig: string;
+  readonly sourceLabelsSig: string;
+  readonly destLabelsSig: string;
+  readonly startSec: number;
+  readonly endSec: number;
+  /** The seven counters (valid only when `problem` is null). */
+  readonly counters: Float64Array;
+  /** A counter or time problem; key-level problems are found by the full decode. */
+  readonly problem: MalformedReason | null;
+}
+
+/** What a scan can say without decoding strings. */
+export type ScanResult =
+  | { kind: "scanned"; flow: ScannedFlow }
+  | { kind: "malformed"; reason: MalformedReason }
+  /** Unusual framing (a repeated flow or Key message, which proto3 merges): use the full decoder. */
+  | { kind: "complex" };
+
+const TWO_32 = 4294967296;
+
+/**
+ * Scans `bytes[start, end)`. Throws {@link DecodeError} for invalid encodings (the full decoder
+ * would throw the same way).
+ */
+export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): ScanResult {
+  let pos = start;
+  let lo = 0;
+  let hi = 0;
+
+  const varint = (limit: number) => {
+    let l = 0;
+    let h = 0;
+    let b: number;
+    let shift = 0;
+    for (; shift < 28; shift += 7) {
+      if (pos >= limit) throw new DecodeError("truncated varint");
+      b = bytes[pos++]!;
+      l |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        lo = l >>> 0;
+        hi = 0;
+        return;
+      }
+    }
+    if (pos >= limit) throw new DecodeError("truncated varint");
+    b = bytes[pos++]!;
+    l |= (b & 0x0f) << 28;
+    h = (b & 0x7f) >> 4;
+    if (b < 0x80) {
+      lo = l >>> 0;
+      hi = h >>> 0;
+      return;
+    }
+    for (shift = 3; shift <= 31; shift += 7) {
+      if (pos >= limit) throw new DecodeError("truncated varint");
+      b = bytes[pos++]!;
+      h |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        lo = l >>> 0;
+        hi = h >>> 0;
+        return;
+      }
+    }
+    throw new DecodeError("varint longer than 10 bytes");
+  };
+  const delimited = (limit: number) => {
+    varint(limit);
+    if (hi !== 0 || lo > limit - pos) throw new DecodeError("length beyond end of message");
+    return pos + lo;
+  };
+  const skip = (wt: number, limit: number) => {
+    if (wt === 0) varint(limit);
+    else if (wt === 1) {
+      if (limit - pos < 8) throw new DecodeError("truncated fixed64");
+      pos += 8;
+    } else if (wt === 2) pos = delimited(limit);
+    else if (wt === 5) {
+      if (limit - pos < 4) throw new DecodeError("truncated fixed32");
+      pos += 4;
+    } else throw new DecodeError(`invalid wire type ${wt}`);
+  };
+
+  let flowStart = -1;
+  let flowEnd = -1;
+  while (pos < end) {
+    varint(end);
+    const no = lo >>> 3;
+    const wt = lo & 7;
+    if (no === 1) {
+      if (wt !== 2) throw new DecodeError("FlowUpdate.flow: wire type");
+      if (flowStart >= 0) return { kind: "complex" };
+      const stop = delimited(end);
+      flowStart = pos;
+      flowEnd = stop;
+      pos = stop;
+    } else if (no === 0 || wt === 3 || wt === 4) {
+      return { kind: "complex" };
+    } else skip(wt, end);
+  }
+  if (flowStart < 0) return { kind: "malformed", reason: "missing_flow" };
+
+  pos = flowStart;
+  let keyStart = -1;
+  let keyEnd = -1;
+  let startSec = 0;
+  let endSec = 0;
+  let startBad = false;
+  let endBad = false;
+  let src = "";
+  let dst = "";
+  const counters = new Float64Array(COUNTERS);
+  const state = [0, 0, 0, 0, 0, 0, 0];
+  while (pos < flowEnd) {
+    varint(flowEnd);
+    const no = lo >>> 3;
+    const wt = lo & 7;
+    if (no === 1) {
+      if (wt !== 2) throw new DecodeError("Flow.Key: wire type");
+      if (keyStart >= 0) return { kind: "complex" };
+      const stop = delimited(flowEnd);
+      keyStart = pos;
+      keyEnd = stop;
+      pos = stop;
+    } else if (no === 2 || no === 3) {
+      if (wt !== 0) throw new DecodeError("Flow time: wire type");
+      varint(flowEnd);
+      let v: number;
+      let bad = false;
+      if (hi & 0x80000000) {
+        const nlo = (~lo + 1) >>> 0;
+        const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
+        bad = nhi >= 0x200000;
+        v = bad ? 0 : -(nhi * TWO_32 + nlo);
+      } else {
+        bad = hi >= 0x200000;
+        v = bad ? 0 : hi * TWO_32 + lo;
+      }
+      if (no === 2) {
+        startSec = v;
+        startBad = bad;
+      } else {
+        endSec = v;
+        endBad = bad;
+      }
+    } else if (no === 4 || no === 5) {
+      if (wt !== 2) throw new DecodeError("Flow labels: wire type");
+      const stop = delimited(flowEnd);
+      const piece = `${stop - pos}:${latin1(bytes, pos, stop)}`;
+      if (no === 4) src += piece;
+      else dst += piece;
+      pos = stop;
+    } else if (no >= 6 && no <= 12) {
+      if (wt !== 0) throw new DecodeError("Flow counter: wire type");
+      varint(flowEnd);
+      const i = no - 6;
+      if (hi & 0x80000000) state[i] = 1;
+      else if (hi >= 0x200000) state[i] = 2;
+      else {
+        state[i] = 0;
+        counters[i] = hi * TWO_32 + lo;
+      }
+    } else if (no === 0 || wt === 3 || wt === 4) {
+      return { kind: "complex" };
+    } else skip(wt, flowEnd);
+  }
+  if (keyStart < 0) return { kind: "malformed", reason: "missing_key" };
+  let problem: MalformedReason | null = null;
+  for (let i = 0; i < COUNTERS && problem === null; i++) {
+    if (state[i] === 1) problem = "negative_counter";
+    else if (state[i] === 2) problem = "counter_too_large";
+  }
+  if (problem === null && (startBad || endBad)) problem = "invalid_number";
+  return {
+    kind: "scanned",
+    flow: {
+      keySig: latin1(bytes, keyStart, keyEnd),
+      sourceLabelsSig: src,
+      destLabelsSig: dst,
+      startSec,
+      endSec,
+      counters,
+      problem,
+    },
+  };
+}
+
+function latin1(b: Uint8Array, start: number, stop: number): string {
+  const n = stop - start;
+  if (n === 0) return "";
+  if (n < 24) {
+    let s = "";
+    for (let i = start; i < stop; i++) s += String.fromCharCode(b[i]!);
+    return s;
+  }
+  return Buffer.from(b.buffer, b.byteOffset + start, n).latin1Slice(0, n);
+}
