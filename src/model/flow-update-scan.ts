@@ -9,8 +9,8 @@ import { DecodeError } from "./flow-update-decoder.js";
  * labels over and over, so the aggregator looks the signatures up in memo tables and decodes the
  * key and labels (with {@link decodeFlowUpdate}) only the first time it sees them.
  *
- * A signature is the latin1 image of the exact bytes (labels: each entry length-prefixed), so
- * equal signatures mean equal encodings. Different encodings of one key (field order, explicit
+ * A signature is the latin1 image of the exact bytes (labels: every entry with its tag and
+ * length), so equal signatures mean equal encodings. Different encodings of one key (field order, explicit
  * defaults, unknown fields) just miss the memo and take the full decode, which maps them to the
  * same canonical key.
  */
@@ -36,68 +36,119 @@ export type ScanResult =
 
 const TWO_32 = 4294967296;
 
-/**
- * Scans `bytes[start, end)`. Throws {@link DecodeError} for invalid encodings (the full decoder
- * would throw the same way).
- */
-export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): ScanResult {
-  let pos = start;
-  let lo = 0;
-  let hi = 0;
+// Scanner state: module-level so the hot loop allocates no closures (scanning is synchronous).
+let buf: Uint8Array = new Uint8Array(0);
+let pos = 0;
+let lo = 0;
+let hi = 0;
 
-  const varint = (limit: number) => {
-    let l = 0;
-    let h = 0;
-    let b: number;
-    let shift = 0;
-    for (; shift < 28; shift += 7) {
-      if (pos >= limit) throw new DecodeError("truncated varint");
-      b = bytes[pos++]!;
-      l |= (b & 0x7f) << shift;
-      if (b < 0x80) {
-        lo = l >>> 0;
-        hi = 0;
-        return;
-      }
-    }
+function varint(limit: number): void {
+  let l = 0;
+  let h = 0;
+  let b: number;
+  let shift = 0;
+  for (; shift < 28; shift += 7) {
     if (pos >= limit) throw new DecodeError("truncated varint");
-    b = bytes[pos++]!;
-    l |= (b & 0x0f) << 28;
-    h = (b & 0x7f) >> 4;
+    b = buf[pos++]!;
+    l |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      lo = l >>> 0;
+      hi = 0;
+      return;
+    }
+  }
+  if (pos >= limit) throw new DecodeError("truncated varint");
+  b = buf[pos++]!;
+  l |= (b & 0x0f) << 28;
+  h = (b & 0x7f) >> 4;
+  if (b < 0x80) {
+    lo = l >>> 0;
+    hi = h >>> 0;
+    return;
+  }
+  for (shift = 3; shift <= 31; shift += 7) {
+    if (pos >= limit) throw new DecodeError("truncated varint");
+    b = buf[pos++]!;
+    h |= (b & 0x7f) << shift;
     if (b < 0x80) {
       lo = l >>> 0;
       hi = h >>> 0;
       return;
     }
-    for (shift = 3; shift <= 31; shift += 7) {
-      if (pos >= limit) throw new DecodeError("truncated varint");
-      b = bytes[pos++]!;
-      h |= (b & 0x7f) << shift;
-      if (b < 0x80) {
-        lo = l >>> 0;
-        hi = h >>> 0;
-        return;
-      }
-    }
-    throw new DecodeError("varint longer than 10 bytes");
-  };
-  const delimited = (limit: number) => {
-    varint(limit);
-    if (hi !== 0 || lo > limit - pos) throw new DecodeError("length beyond end of message");
-    return pos + lo;
-  };
-  const skip = (wt: number, limit: number) => {
-    if (wt === 0) varint(limit);
-    else if (wt === 1) {
-      if (limit - pos < 8) throw new DecodeError("truncated fixed64");
-      pos += 8;
-    } else if (wt === 2) pos = delimited(limit);
-    else if (wt === 5) {
-      if (limit - pos < 4) throw new DecodeError("truncated fixed32");
-      pos += 4;
-    } else throw new DecodeError(`invalid wire type ${wt}`);
-  };
+  }
+  throw new DecodeError("varint longer than 10 bytes");
+}
 
+function delimited(limit: number): number {
+  varint(limit);
+  if (hi !== 0 || lo > limit - pos) throw new DecodeError("length beyond end of message");
+  return pos + lo;
+}
+
+function skip(wt: number, limit: number): void {
+  if (wt === 0) varint(limit);
+  else if (wt === 1) {
+    if (limit - pos < 8) throw new DecodeError("truncated fixed64");
+    pos += 8;
+  } else if (wt === 2) pos = delimited(limit);
+  else if (wt === 5) {
+    if (limit - pos < 4) throw new DecodeError("truncated fixed32");
+    pos += 4;
+  } else throw new DecodeError(`invalid wire type ${wt}`);
+}
+
+/** An int64 varint just read, or NaN when it is beyond ±(2^53 − 1). */
+function int64Value(): number {
+  if (hi & 0x80000000) {
+    const nlo = (~lo + 1) >>> 0;
+    const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
+    return nhi >= 0x200000 ? Number.NaN : -(nhi * TWO_32 + nlo);
+  }
+  return hi >= 0x200000 ? Number.NaN : hi * TWO_32 + lo;
+}
+
+/**
+ * Signature of one side's label list: the exact bytes of its entries (tag, length, text). Entries
+ * are usually adjacent, so the signature is one slice; scattered entries are concatenated.
+ */
+class LabelRun {
+  first = -1;
+  last = -1;
+  scattered = "";
+  reset(): void {
+    this.first = -1;
+    this.last = -1;
+    this.scattered = "";
+  }
+  add(tagStart: number, stop: number): void {
+    if (this.first < 0) {
+      this.first = tagStart;
+      this.last = stop;
+    } else if (tagStart === this.last) {
+      this.last = stop;
+    } else {
+      this.scattered += latin1(buf, this.first, this.last);
+      this.first = tagStart;
+      this.last = stop;
+    }
+  }
+  signature(): string {
+    if (this.first < 0) return this.scattered;
+    return this.scattered + latin1(buf, this.first, this.last);
+  }
+}
+
+const srcRun = new LabelRun();
+const dstRun = new LabelRun();
+const state = new Uint8Array(COUNTERS);
+
+/**
+ * Scans `bytes[start, end)`. Throws {@link DecodeError} for invalid encodings (the full decoder
+ * would throw the same way).
+ */
+export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): ScanResult {
+  buf = bytes;
+  pos = start;
   let flowStart = -1;
   let flowEnd = -1;
   while (pos < end) {
@@ -122,13 +173,12 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
   let keyEnd = -1;
   let startSec = 0;
   let endSec = 0;
-  let startBad = false;
-  let endBad = false;
-  let src = "";
-  let dst = "";
+  srcRun.reset();
+  dstRun.reset();
+  state.fill(0);
   const counters = new Float64Array(COUNTERS);
-  const state = [0, 0, 0, 0, 0, 0, 0];
   while (pos < flowEnd) {
+    const tagStart = pos;
     varint(flowEnd);
     const no = lo >>> 3;
     const wt = lo & 7;
@@ -142,30 +192,12 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     } else if (no === 2 || no === 3) {
       if (wt !== 0) throw new DecodeError("Flow time: wire type");
       varint(flowEnd);
-      let v: number;
-      let bad = false;
-      if (hi & 0x80000000) {
-        const nlo = (~lo + 1) >>> 0;
-        const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
-        bad = nhi >= 0x200000;
-        v = bad ? 0 : -(nhi * TWO_32 + nlo);
-      } else {
-        bad = hi >= 0x200000;
-        v = bad ? 0 : hi * TWO_32 + lo;
-      }
-      if (no === 2) {
-        startSec = v;
-        startBad = bad;
-      } else {
-        endSec = v;
-        endBad = bad;
-      }
+      if (no === 2) startSec = int64Value();
+      else endSec = int64Value();
     } else if (no === 4 || no === 5) {
       if (wt !== 2) throw new DecodeError("Flow labels: wire type");
       const stop = delimited(flowEnd);
-      const piece = `${stop - pos}:${latin1(bytes, pos, stop)}`;
-      if (no === 4) src += piece;
-      else dst += piece;
+      (no === 4 ? srcRun : dstRun).add(tagStart, stop);
       pos = stop;
     } else if (no >= 6 && no <= 12) {
       if (wt !== 0) throw new DecodeError("Flow counter: wire type");
@@ -187,13 +219,13 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     if (state[i] === 1) problem = "negative_counter";
     else if (state[i] === 2) problem = "counter_too_large";
   }
-  if (problem === null && (startBad || endBad)) problem = "invalid_number";
+  if (problem === null && (Number.isNaN(startSec) || Number.isNaN(endSec))) problem = "invalid_number";
   return {
     kind: "scanned",
     flow: {
-      keySig: latin1(bytes, keyStart, keyEnd),
-      sourceLabelsSig: src,
-      destLabelsSig: dst,
+      keySig: latin1(buf, keyStart, keyEnd),
+      sourceLabelsSig: srcRun.signature(),
+      destLabelsSig: dstRun.signature(),
       startSec,
       endSec,
       counters,

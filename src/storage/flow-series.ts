@@ -26,8 +26,12 @@ export class FlowSeries {
   claimNode = new Int32Array(0);
   claimStart = new Float64Array(0);
   claimEnd = new Float64Array(0);
-  /** Further claims per row as flat [node, start, end] triples. */
-  readonly extraClaims = new Map<number, number[]>();
+  /**
+   * Further claims per row, hashed: a key reported many times in one bucket (one emission per
+   * flush interval per node is typical, but clients may send more) must not make the dedup check
+   * linear in the number of claims.
+   */
+  readonly extraClaims = new Map<number, Set<string>>();
 
   private free: number[] = [];
   private high = 0;
@@ -64,12 +68,9 @@ export class FlowSeries {
   /** Whether `node` already delivered the emission (start, end) into row `r`. */
   hasClaim(r: number, node: number, startSec: number, endSec: number): boolean {
     if (this.claimNode[r] === node && this.claimStart[r] === startSec && this.claimEnd[r] === endSec) return true;
+    if (this.claimNode[r] === NONE) return false;
     const extra = this.extraClaims.get(r);
-    if (!extra) return false;
-    for (let i = 0; i < extra.length; i += 3) {
-      if (extra[i] === node && extra[i + 1] === startSec && extra[i + 2] === endSec) return true;
-    }
-    return false;
+    return extra !== undefined && extra.has(`${node}:${startSec}:${endSec}`);
   }
 
   /** Records that `node` delivered the emission (start, end) into row `r`. */
@@ -80,9 +81,10 @@ export class FlowSeries {
       this.claimEnd[r] = endSec;
       return;
     }
+    const claim = `${node}:${startSec}:${endSec}`;
     const extra = this.extraClaims.get(r);
-    if (extra) extra.push(node, startSec, endSec);
-    else this.extraClaims.set(r, [node, startSec, endSec]);
+    if (extra) extra.add(claim);
+    else this.extraClaims.set(r, new Set([claim]));
   }
 
   /** Forgets every claim on row `r` (the replay horizon has passed). */

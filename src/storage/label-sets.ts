@@ -23,6 +23,8 @@ export class LabelSets {
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
   private readonly intersections = new Map<string, number>();
+  /** Encoded (fast-lane) label lists → id. */
+  private readonly byEncoded = new Map<string, number>();
   private nextId = 1;
 
   constructor() {
@@ -56,18 +58,16 @@ export class LabelSets {
 
   /**
    * Like {@link intern}, keyed by an exact signature of the encoded list (the fast lane's raw
-   * bytes): `decode` runs only when the signature is new. Shares the raw memo with `intern`;
-   * the "@" prefix keeps the two key spaces apart (JSON keys start with "[").
+   * bytes): `decode` runs only when the signature is new.
    */
   internEncoded(signature: string, decode: () => readonly string[]): number {
     if (signature === "") return EMPTY_LABELS;
-    const raw = "@" + signature;
-    const cached = this.byRaw.get(raw);
+    const cached = this.byEncoded.get(signature);
     if (cached !== undefined && this.byId.has(cached)) return cached;
     const labels = decode();
     const id = labels.length === 0 ? EMPTY_LABELS : this.internSorted([...new Set(labels)].sort(compareUtf8));
-    if (this.byRaw.size >= MEMO_LIMIT) this.byRaw.clear();
-    this.byRaw.set(raw, id);
+    if (this.byEncoded.size >= MEMO_LIMIT) this.byEncoded.clear();
+    this.byEncoded.set(signature, id);
     return id;
   }
 
