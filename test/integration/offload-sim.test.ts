@@ -193,6 +193,7 @@ describe("OPI SessionTable over gRPC", () => {
     const all: string[] = [];
     let startkey = 0n;
     do {
+      if (all.length > 10) expect.fail("paging never ended");
       const page = await client.getAllSession({ startkey });
       all.push(...page.sessioninfo.map((s) => s.sessionid!.value));
       startkey = page.nextkey;
@@ -205,6 +206,7 @@ describe("OPI SessionTable over gRPC", () => {
     const closed: string[] = [];
     startkey = 0n;
     do {
+      if (closed.length > 10) expect.fail("paging never ended");
       const page = await client.getAllSession({ sessionstate: SessionState._CLOSED, startkey });
       for (const s of page.sessioninfo) {
         expect(s.sessionstate).toBe(SessionState._CLOSED);
