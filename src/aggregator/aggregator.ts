@@ -4,7 +4,7 @@ import type { Clock } from "../model/time.js";
 import type { Logger } from "../observability/logger.js";
 import { rateLimitedLog } from "../observability/logger.js";
 import { decodeFlowUpdate } from "../model/flow-update-decoder.js";
-import { scanFlowUpdate, type ScannedFlow } from "../model/flow-update-scan.js";
+import { SCANNED, scanFlowUpdate } from "../model/flow-update-scan.js";
 import { FlowStore, NO_NODE, type AddOutcome } from "../storage/flow-store.js";
 import { PolicyStats } from "../storage/policy-stats.js";
 import type { AggregatorMetrics, IngestTallies } from "./metrics.js";
@@ -120,6 +120,26 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     return reason;
   };
 
+  /**
+   * The full decode of an encoding not seen before: validates the key, finds its canonical slot,
+   * and lets the memo remember the signature for the next time.
+   */
+  const ingestDecoded = (bytes: Uint8Array, start: number, end: number, node: string, signature: string | null) => {
+    const full = decodeFlowUpdate(bytes, start, end);
+    if (!full.ok) return rejectAs(full.reason, node);
+    tallies.received++;
+    const f = full.flow;
+    if (!store.ring.accepts(f.startSec)) return account("out_of_window", node, f.startSec);
+    const slot = store.keySlotFor(f.key);
+    if (slot === undefined) return account("max_unique_flows", node, f.startSec);
+    const src = store.labels.intern(f.sourceLabels);
+    const dst = store.labels.intern(f.destLabels);
+    const outcome = account(store.addToKey(slot, f.startSec, f.endSec, src, dst, f.counters, nodeId(node)), node, f.startSec);
+    // Remember only once the label sets are referenced by a window, so the memo stays valid.
+    if (signature !== null && outcome === "stored") store.rememberEncoded(signature, slot, src, dst);
+    return outcome;
+  };
+
   /** Counts an outcome; rejections are logged rate-limited (never per flow). */
   const account = (outcome: AddOutcome, node: string, startSec: number): AddOutcome => {
     switch (outcome) {
@@ -178,39 +198,19 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     ingestEncoded(bytes, start, end, node) {
       tick();
       const scan = scanFlowUpdate(bytes, start, end);
-      if (scan.kind === "malformed") return rejectAs(scan.reason, node);
-      let slot: number | undefined;
-      let s: ScannedFlow | undefined;
-      if (scan.kind === "scanned") {
-        s = scan.flow;
-        slot = store.slotForEncodedKey(s.keySig);
+      if (scan === "scanned") {
+        const s = SCANNED;
+        const memo = store.recallEncoded(s.signature);
+        if (memo !== undefined) {
+          // A known encoding: its key and labels were validated when first decoded.
+          if (s.problem !== null) return rejectAs(s.problem, node);
+          tallies.received++;
+          return account(store.addToKey(memo.slot, s.startSec, s.endSec, memo.src, memo.dst, s.counters, nodeId(node)), node, s.startSec);
+        }
+        return ingestDecoded(bytes, start, end, node, s.signature);
       }
-      if (slot === undefined || s === undefined) {
-        // First sight of this encoding (or unusual framing): the full decode validates the key
-        // and finds its canonical slot, which the memo then remembers.
-        const full = decodeFlowUpdate(bytes, start, end);
-        if (!full.ok) return rejectAs(full.reason, node);
-        tallies.received++;
-        const f = full.flow;
-        if (!store.ring.accepts(f.startSec)) return account("out_of_window", node, f.startSec);
-        slot = store.keySlotFor(f.key);
-        if (slot === undefined) return account("max_unique_flows", node, f.startSec);
-        if (s !== undefined) store.rememberEncodedKey(s.keySig, slot);
-        const src = s ? store.labels.internEncoded(s.sourceLabelsSig, () => f.sourceLabels) : store.labels.intern(f.sourceLabels);
-        const dst = s ? store.labels.internEncoded(s.destLabelsSig, () => f.destLabels) : store.labels.intern(f.destLabels);
-        return account(store.addToKey(slot, f.startSec, f.endSec, src, dst, f.counters, nodeId(node)), node, f.startSec);
-      }
-      // A known key: its fields were validated when first decoded; only the numbers are new.
-      if (s.problem !== null) return rejectAs(s.problem, node);
-      tallies.received++;
-      const needLabels = () => {
-        const full = decodeFlowUpdate(bytes, start, end);
-        return full.ok ? full.flow : null;
-      };
-      let decoded: ReturnType<typeof needLabels> | undefined;
-      const src = store.labels.internEncoded(s.sourceLabelsSig, () => (decoded ??= needLabels())?.sourceLabels ?? []);
-      const dst = store.labels.internEncoded(s.destLabelsSig, () => (decoded ??= needLabels())?.destLabels ?? []);
-      return account(store.addToKey(slot, s.startSec, s.endSec, src, dst, s.counters, nodeId(node)), node, s.startSec);
+      if (scan === "complex") return ingestDecoded(bytes, start, end, node, null);
+      return rejectAs(scan, node);
     },
     reject(reason, node) {
       rejectAs(reason, node);

@@ -3,11 +3,11 @@ import type { MalformedReason } from "./convert.js";
 import { DecodeError } from "./flow-update-decoder.js";
 
 /**
- * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without building any
- * string or object, and returns exact signatures of the parts that repeat from flow to flow — the
- * FlowKey's bytes and each side's label list — plus the numbers. Agents send the same key and
- * labels over and over, so the aggregator looks the signatures up in memo tables and decodes the
- * key and labels (with {@link decodeFlowUpdate}) only the first time it sees them.
+ * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without decoding any
+ * field, and returns one exact signature of the parts that repeat from flow to flow — the
+ * FlowKey's bytes and both label lists — plus the numbers. Agents send the same key and labels
+ * over and over, so the aggregator looks the signature up in a memo and decodes the key and
+ * labels (with the full decoder) only the first time it sees them.
  *
  * A signature is the latin1 image of the exact bytes (labels: every entry with its tag and
  * length), so equal signatures mean equal encodings. Different encodings of one key (field order, explicit
@@ -15,24 +15,37 @@ import { DecodeError } from "./flow-update-decoder.js";
  * same canonical key.
  */
 export interface ScannedFlow {
-  /** Bytes of the FlowKey message, as a latin1 string. */
-  readonly keySig: string;
-  readonly sourceLabelsSig: string;
-  readonly destLabelsSig: string;
-  readonly startSec: number;
-  readonly endSec: number;
+  /**
+   * One exact signature of the parts that repeat: the FlowKey bytes and both label lists, with
+   * their lengths up front so no two splits of the bytes can give the same string.
+   */
+  signature: string;
+  startSec: number;
+  endSec: number;
   /** The seven counters (valid only when `problem` is null). */
   readonly counters: Float64Array;
   /** A counter or time problem; key-level problems are found by the full decode. */
-  readonly problem: MalformedReason | null;
+  problem: MalformedReason | null;
 }
 
-/** What a scan can say without decoding strings. */
-export type ScanResult =
-  | { kind: "scanned"; flow: ScannedFlow }
-  | { kind: "malformed"; reason: MalformedReason }
-  /** Unusual framing (a repeated flow or Key message, which proto3 merges): use the full decoder. */
-  | { kind: "complex" };
+/**
+ * What a scan can say without decoding strings: "scanned" (see {@link SCANNED}), a malformed
+ * reason, or "complex" — unusual framing (a repeated flow or Key message, which proto3 merges, or
+ * groups) that the full decoder handles.
+ */
+export type ScanResult = "scanned" | "complex" | MalformedReason;
+
+/**
+ * The result of the last "scanned" scan. Reused by every call so the hot path allocates nothing
+ * but the signature string: read it before the next scan, never keep it.
+ */
+export const SCANNED: ScannedFlow = {
+  signature: "",
+  startSec: 0,
+  endSec: 0,
+  counters: new Float64Array(COUNTERS),
+  problem: null,
+};
 
 const TWO_32 = 4294967296;
 
@@ -157,16 +170,16 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     const wt = lo & 7;
     if (no === 1) {
       if (wt !== 2) throw new DecodeError("FlowUpdate.flow: wire type");
-      if (flowStart >= 0) return { kind: "complex" };
+      if (flowStart >= 0) return "complex";
       const stop = delimited(end);
       flowStart = pos;
       flowEnd = stop;
       pos = stop;
     } else if (no === 0 || wt === 3 || wt === 4) {
-      return { kind: "complex" };
+      return "complex";
     } else skip(wt, end);
   }
-  if (flowStart < 0) return { kind: "malformed", reason: "missing_flow" };
+  if (flowStart < 0) return "missing_flow";
 
   pos = flowStart;
   let keyStart = -1;
@@ -176,7 +189,8 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
   srcRun.reset();
   dstRun.reset();
   state.fill(0);
-  const counters = new Float64Array(COUNTERS);
+  const counters = SCANNED.counters;
+  counters.fill(0);
   while (pos < flowEnd) {
     const tagStart = pos;
     varint(flowEnd);
@@ -184,7 +198,7 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     const wt = lo & 7;
     if (no === 1) {
       if (wt !== 2) throw new DecodeError("Flow.Key: wire type");
-      if (keyStart >= 0) return { kind: "complex" };
+      if (keyStart >= 0) return "complex";
       const stop = delimited(flowEnd);
       keyStart = pos;
       keyEnd = stop;
@@ -210,28 +224,23 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
         counters[i] = hi * TWO_32 + lo;
       }
     } else if (no === 0 || wt === 3 || wt === 4) {
-      return { kind: "complex" };
+      return "complex";
     } else skip(wt, flowEnd);
   }
-  if (keyStart < 0) return { kind: "malformed", reason: "missing_key" };
+  if (keyStart < 0) return "missing_key";
   let problem: MalformedReason | null = null;
   for (let i = 0; i < COUNTERS && problem === null; i++) {
     if (state[i] === 1) problem = "negative_counter";
     else if (state[i] === 2) problem = "counter_too_large";
   }
   if (problem === null && (Number.isNaN(startSec) || Number.isNaN(endSec))) problem = "invalid_number";
-  return {
-    kind: "scanned",
-    flow: {
-      keySig: latin1(buf, keyStart, keyEnd),
-      sourceLabelsSig: srcRun.signature(),
-      destLabelsSig: dstRun.signature(),
-      startSec,
-      endSec,
-      counters,
-      problem,
-    },
-  };
+  const src = srcRun.signature();
+  const dst = dstRun.signature();
+  SCANNED.signature = `${keyEnd - keyStart},${src.length}:` + latin1(buf, keyStart, keyEnd) + src + dst;
+  SCANNED.startSec = startSec;
+  SCANNED.endSec = endSec;
+  SCANNED.problem = problem;
+  return "scanned";
 }
 
 function latin1(b: Uint8Array, start: number, stop: number): string {

@@ -22,6 +22,14 @@ export interface FlowStoreOptions {
 /** What happened to one flow handed to {@link FlowStore.add}. */
 export type AddOutcome = "stored" | "duplicate" | "out_of_window" | "max_unique_flows";
 
+/** What the fast lane's memo remembers of an encoded key and its labels. */
+export interface EncodedFlowMemo {
+  readonly slot: number;
+  readonly id: number;
+  readonly src: number;
+  readonly dst: number;
+}
+
 /** Node id meaning "unknown reporter": never deduplicated (goldmane-spec §2.3). */
 export const NO_NODE = -1;
 
@@ -95,25 +103,26 @@ export class FlowStore {
   }
 
   /**
-   * Memo of the fast lane: exact encoded-key bytes (as a latin1 string) → slot, so a key seen
-   * before is found without decoding it. Entries carry the key's id: a slot freed and reused by
-   * another key invalidates them. Cleared when it outgrows the key table.
+   * Memo of the fast lane: the exact signature of an encoded key and its label lists → the key's
+   * slot and label-set ids, so a repeat is stored without decoding anything. Entries carry the
+   * key's id (a freed slot reused by another key invalidates them) and are checked against the
+   * label sets still alive. Cleared when it outgrows twice the key limit.
    */
-  private readonly encodedKeys = new Map<string, { slot: number; id: number }>();
+  private readonly encodedFlows = new Map<string, EncodedFlowMemo>();
 
-  /** The slot remembered for an encoded key, if it still belongs to that key. */
-  slotForEncodedKey(encoded: string): number | undefined {
-    const m = this.encodedKeys.get(encoded);
+  /** The memo entry of a signature, if everything it points to is still alive. */
+  recallEncoded(signature: string): EncodedFlowMemo | undefined {
+    const m = this.encodedFlows.get(signature);
     if (m === undefined) return undefined;
-    if (this.keys.ids[m.slot] === m.id && this.keys.keys[m.slot] !== undefined) return m.slot;
-    this.encodedKeys.delete(encoded);
+    if (this.keys.ids[m.slot] === m.id && this.keys.keys[m.slot] !== undefined && this.labels.alive(m.src) && this.labels.alive(m.dst)) return m;
+    this.encodedFlows.delete(signature);
     return undefined;
   }
 
-  /** Remembers the slot of an encoded key (after the full decode resolved it). */
-  rememberEncodedKey(encoded: string, slot: number): void {
-    if (this.encodedKeys.size >= 2 * this.options.maxKeys + 1024) this.encodedKeys.clear();
-    this.encodedKeys.set(encoded, { slot, id: this.keys.ids[slot]! });
+  /** Remembers what a signature resolved to (after the full decode). */
+  rememberEncoded(signature: string, slot: number, src: number, dst: number): void {
+    if (this.encodedFlows.size >= 2 * this.options.maxKeys + 1024) this.encodedFlows.clear();
+    this.encodedFlows.set(signature, { slot, id: this.keys.ids[slot]!, src, dst });
   }
 
   /**

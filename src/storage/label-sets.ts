@@ -23,8 +23,6 @@ export class LabelSets {
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
   private readonly intersections = new Map<string, number>();
-  /** Encoded (fast-lane) label lists → id. */
-  private readonly byEncoded = new Map<string, number>();
   private nextId = 1;
 
   constructor() {
@@ -56,19 +54,9 @@ export class LabelSets {
     return id;
   }
 
-  /**
-   * Like {@link intern}, keyed by an exact signature of the encoded list (the fast lane's raw
-   * bytes): `decode` runs only when the signature is new.
-   */
-  internEncoded(signature: string, decode: () => readonly string[]): number {
-    if (signature === "") return EMPTY_LABELS;
-    const cached = this.byEncoded.get(signature);
-    if (cached !== undefined && this.byId.has(cached)) return cached;
-    const labels = decode();
-    const id = labels.length === 0 ? EMPTY_LABELS : this.internSorted([...new Set(labels)].sort(compareUtf8));
-    if (this.byEncoded.size >= MEMO_LIMIT) this.byEncoded.clear();
-    this.byEncoded.set(signature, id);
-    return id;
+  /** Whether a set id still exists (memo entries may outlive the sets they point to). */
+  alive(id: number): boolean {
+    return this.byId.has(id);
   }
 
   /** The sorted labels of a set. */
