@@ -106,6 +106,8 @@ export class SessionTable {
   private readonly byKey = new Map<string, Entry>();
   private readonly byTuple = new Map<string, Entry>();
   private readonly byNumeric = new Map<bigint, Entry[]>();
+  /** Entries sorted by (numericId, seq), for the v1 cursor: binary search instead of a sort per page. */
+  private readonly sorted: Entry[] = [];
   private nextSeq = 1;
   private nextTickMs: number;
   private readonly tickProb: { fin: number; rst: number; idle: number };
@@ -253,13 +255,9 @@ export class SessionTable {
         if (i++ >= from) sessions.push(view(e));
       }
     } else if (args.startSession !== 0n) {
-      const after = CURSOR_START.has(args.startSession) ? -1n : args.startSession;
       const limit = Math.min(args.pageSize || V1_CURSOR_PAGE_MAX, V1_CURSOR_PAGE_MAX);
-      sessions = [...this.entries.values()]
-        .filter((e) => e.numericId > after)
-        .sort((a, b) => (a.numericId < b.numericId ? -1 : a.numericId > b.numericId ? 1 : a.seq - b.seq))
-        .slice(0, limit)
-        .map(view);
+      const from = CURSOR_START.has(args.startSession) ? 0 : this.firstAbove(args.startSession);
+      sessions = this.sorted.slice(from, from + limit).map(view);
     } else {
       sessions = [...this.entries.values()].map(view);
     }
@@ -371,6 +369,18 @@ export class SessionTable {
     }
   }
 
+  /** Index in `sorted` of the first entry whose numeric id is greater than `id`. */
+  private firstAbove(id: bigint): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]!.numericId <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   private lookup(numericId: bigint): Entry {
     const list = this.byNumeric.get(numericId);
     if (!list || list.length === 0) throw new SessionTableError("not_found", `session ${numericId}: not found`);
@@ -411,6 +421,8 @@ export class SessionTable {
     const list = this.byNumeric.get(numericId);
     if (list) list.push(e);
     else this.byNumeric.set(numericId, [e]);
+    // A new entry has the largest seq, so it goes after every entry with the same numeric id.
+    this.sorted.splice(this.firstAbove(numericId), 0, e);
   }
 
   private remove(e: Entry): void {
@@ -420,6 +432,13 @@ export class SessionTable {
     const list = this.byNumeric.get(e.numericId)?.filter((x) => x !== e) ?? [];
     if (list.length > 0) this.byNumeric.set(e.numericId, list);
     else this.byNumeric.delete(e.numericId);
+    const end = this.firstAbove(e.numericId);
+    for (let i = end - 1; i >= 0 && this.sorted[i]!.numericId === e.numericId; i--) {
+      if (this.sorted[i] === e) {
+        this.sorted.splice(i, 1);
+        break;
+      }
+    }
   }
 
   private nowMs(): number {
