@@ -16,6 +16,7 @@ import { createMetricsServer } from "./metrics-http.js";
 import { serverMetrics } from "./metrics.js";
 import { statisticsService } from "./statistics-service.js";
 import { requestContextValues } from "./peer.js";
+import { createStaticAssets } from "./static-assets.js";
 import { createStreamHub, streamMetrics } from "../stream/index.js";
 
 export interface ServerDeps {
@@ -71,6 +72,8 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     readMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
     contextValues: requestContextValues,
+    // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
+    fallback: createStaticAssets(),
   });
   const fastLane = config.ingestFastLane
     ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal })
