@@ -26,13 +26,22 @@ export function registerServeCommand(program: Command): void {
       throw e;
     }
     const log = createLogger(config.logLevel);
-    const server = createTributaryServer(config, { log, clock: systemClock });
+    let server;
+    try {
+      server = createTributaryServer(config, { log, clock: systemClock });
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`tributary: invalid configuration: ${e.message}\n`);
+        process.exit(2);
+      }
+      throw e;
+    }
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, "signal received");
-      server.close().then(
+      server!.close().then(
         () => process.exit(0),
         (err: unknown) => {
           log.error({ err }, "shutdown failed");

@@ -19,6 +19,11 @@ export interface ServeConfig {
   readonly maxStreams: number;
   readonly streamQueueSize: number;
   readonly ingestFastLane: boolean;
+  readonly serverCertPath: string;
+  readonly serverKeyPath: string;
+  readonly caCertPath: string;
+  readonly tlsMinVersion: "TLSv1.2" | "TLSv1.3";
+  readonly tlsReloadIntervalMs: number;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -64,6 +69,19 @@ function logLevel(raw: string): ServeConfig["logLevel"] {
 
 const text = (raw: string) => raw.trim();
 
+function tlsVersion(raw: string): ServeConfig["tlsMinVersion"] {
+  // Goldmane's crypto/tls spells them VersionTLS12/VersionTLS13 and "1.2"/"1.3" are common too.
+  const v = raw.trim().replace(/^VersionTLS1(\d)$/, "TLSv1.$1").replace(/^(?:tls)?v?1\.([23])$/i, "TLSv1.$1");
+  if (v !== "TLSv1.2" && v !== "TLSv1.3") throw new Error(`must be TLSv1.2 or TLSv1.3, got "${raw}"`);
+  return v;
+}
+
+function positiveDurationMs(raw: string): number {
+  const ms = parseDurationMs(raw);
+  if (ms <= 0) throw new Error(`must be a positive duration, got "${raw}"`);
+  return ms;
+}
+
 const define = <K extends keyof ServeConfig>(s: Setting<K>) => s as unknown as Setting;
 
 /**
@@ -87,6 +105,11 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "maxStreams", env: "MAX_STREAMS", flag: "--max-streams", default: "1000", description: "Open Flows.Stream subscriptions at most; more get RESOURCE_EXHAUSTED", parse: positiveInt(1, 1_000_000) }),
   define({ key: "streamQueueSize", env: "STREAM_QUEUE_SIZE", flag: "--stream-queue-size", default: "10000", description: "Results a live stream may have queued; a consumer further behind gets RESOURCE_EXHAUSTED", parse: positiveInt(1, 100_000_000) }),
   define({ key: "ingestFastLane", env: "INGEST_FAST_LANE", flag: "--ingest-fast-lane", default: "true", description: "Serve gRPC FlowCollector/Connect on the dedicated HTTP/2 handler (false = through Connect like every other call)", parse: parseBool }),
+  define({ key: "serverCertPath", env: "SERVER_CERT_PATH", flag: "--server-cert-path", default: "", description: "PEM certificate (chain) of the RPC port; with SERVER_KEY_PATH turns on TLS", parse: text }),
+  define({ key: "serverKeyPath", env: "SERVER_KEY_PATH", flag: "--server-key-path", default: "", description: "PEM private key of SERVER_CERT_PATH", parse: text }),
+  define({ key: "caCertPath", env: "CA_CERT_PATH", flag: "--ca-cert-path", default: "", description: "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", parse: text }),
+  define({ key: "tlsMinVersion", env: "TLS_MIN_VERSION", flag: "--tls-min-version", default: "TLSv1.2", description: "Lowest TLS version accepted: TLSv1.2 or TLSv1.3", parse: tlsVersion }),
+  define({ key: "tlsReloadIntervalMs", env: "TLS_RELOAD_INTERVAL", flag: "--tls-reload-interval", default: "30s", description: "How often certificate files are checked for changes (reloaded without a restart)", parse: positiveDurationMs }),
 ];
 
 /** The flag's option name as commander spells it in `opts()` (camel case of the flag). */
@@ -111,6 +134,14 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
       const where = typeof fromFlag === "string" ? `${s.env} (${s.flag})` : s.env;
       throw new ConfigError(where, (e as Error).message);
     }
+  }
+  const c = out as unknown as ServeConfig;
+  // TLS needs both halves; a client CA without a server certificate cannot be enforced.
+  if ((c.serverCertPath === "") !== (c.serverKeyPath === "")) {
+    throw new ConfigError(c.serverCertPath === "" ? "SERVER_CERT_PATH" : "SERVER_KEY_PATH", "SERVER_CERT_PATH and SERVER_KEY_PATH must be set together");
+  }
+  if (c.caCertPath !== "" && c.serverCertPath === "") {
+    throw new ConfigError("CA_CERT_PATH", "client certificates (mTLS) need TLS: set SERVER_CERT_PATH and SERVER_KEY_PATH too");
   }
   return Object.freeze(out) as unknown as ServeConfig;
 }

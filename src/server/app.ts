@@ -12,6 +12,7 @@ import { flowsService } from "./flows-service.js";
 import { createHealthServer, type HealthReporter } from "./health.js";
 import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
+import { loadTlsMaterial, tlsServerOptions, watchTlsFiles } from "./tls.js";
 import { createMetricsServer } from "./metrics-http.js";
 import { serverMetrics } from "./metrics.js";
 import { statisticsService } from "./statistics-service.js";
@@ -78,7 +79,18 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const fastLane = config.ingestFastLane
     ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal })
     : undefined;
-  const rpc = createRpcListener({ host: config.host, port: config.port, handler, onStream: fastLane });
+  const tlsPaths = { certPath: config.serverCertPath, keyPath: config.serverKeyPath, caPath: config.caCertPath, minVersion: config.tlsMinVersion };
+  const tlsOn = config.serverCertPath !== "";
+  // Read now, so a missing file stops start-up with the variable's name (a ConfigError).
+  const tlsMaterial = tlsOn ? loadTlsMaterial(tlsPaths) : undefined;
+  const rpc = createRpcListener({
+    host: config.host,
+    port: config.port,
+    handler,
+    onStream: fastLane,
+    tls: tlsMaterial ? tlsServerOptions(tlsPaths, tlsMaterial) : undefined,
+  });
+  let tlsWatch: { stop(): void } | undefined;
 
   let serving = false;
   let closing = false;
@@ -104,6 +116,12 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       heartbeat = setInterval(() => aggregator.tick(), 5000);
       heartbeat.unref();
       const addr = await rpc.listen();
+      if (tlsOn) {
+        tlsWatch = watchTlsFiles(tlsPaths, config.tlsReloadIntervalMs, (m) => rpc.setSecureContext(tlsServerOptions(tlsPaths, m)), log.child({ module: "tls" }));
+        log.info({ mtls: config.caCertPath !== "", minVersion: config.tlsMinVersion }, "TLS on the RPC port");
+      } else {
+        log.warn("no SERVER_CERT_PATH/SERVER_KEY_PATH: the RPC port serves cleartext (h2c and HTTP/1.1) without authentication");
+      }
       serving = true;
       log.info(
         { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port, windowSec: config.windowSec, historyBuckets: config.historyBuckets },
@@ -119,6 +137,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
       streams.close();
       await rpc.close(config.shutdownTimeoutMs);
+      tlsWatch?.stop();
       aggregator.stop();
       if (heartbeat) clearInterval(heartbeat);
       await metricsHttp?.close();

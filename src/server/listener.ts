@@ -56,8 +56,8 @@ export function createRpcListener(options: RpcListenerOptions): RpcListener {
   let closing = false;
 
   const h2: http2.Http2Server | http2.Http2SecureServer = options.tls
-    ? http2.createSecureServer({ ...options.tls, allowHTTP1: true }, options.handler as never)
-    : http2.createServer({}, options.handler as never);
+    ? http2.createSecureServer({ ...options.tls, allowHTTP1: true }, ((req: never, res: never) => handler(req, res)) as never)
+    : http2.createServer({}, ((req: never, res: never) => handler(req, res)) as never);
   if (options.onStream) {
     const onStream = options.onStream;
     // The compatibility layer registers its own "stream" listener; ours must run first and take
@@ -75,31 +75,38 @@ export function createRpcListener(options: RpcListenerOptions): RpcListener {
     if (closing) session.close();
   });
 
-  const h1 = http.createServer(options.handler as http.RequestListener);
-  // Requests in flight per HTTP/1.1 socket. Node tracks idle connections only for servers that
-  // listen themselves, and ours receives its sockets from the sniffer, so track them here.
+  // Requests in flight per HTTP/1.1 socket (cleartext or TLS), so close() can end keep-alive
+  // connections as soon as they are idle. Node only tracks idle connections for servers that
+  // accept their own sockets, and ours come from the sniffer or the secure server's fallback.
   const h1Busy = new Map<net.Socket, number>();
   const endIfIdle = (socket: net.Socket) => {
     if (closing && (h1Busy.get(socket) ?? 0) === 0) socket.end();
   };
-  h1.on("connection", (socket: net.Socket) => {
+  const trackH1 = (socket: net.Socket) => {
+    if (h1Busy.has(socket)) return;
     h1Sockets.add(socket);
     h1Busy.set(socket, 0);
     socket.on("close", () => {
       h1Sockets.delete(socket);
       h1Busy.delete(socket);
     });
-  });
-  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    h1Busy.set(socket, (h1Busy.get(socket) ?? 0) + 1);
-    if (closing) res.shouldKeepAlive = false;
-    res.on("close", () => {
-      h1Busy.set(socket, Math.max(0, (h1Busy.get(socket) ?? 1) - 1));
-      endIfIdle(socket);
-    });
-  });
+  };
+  const handler: DualHandler = (req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as net.Socket;
+      trackH1(socket);
+      h1Busy.set(socket, (h1Busy.get(socket) ?? 0) + 1);
+      if (closing) (res as http.ServerResponse).shouldKeepAlive = false;
+      res.on("close", () => {
+        h1Busy.set(socket, Math.max(0, (h1Busy.get(socket) ?? 1) - 1));
+        endIfIdle(socket);
+      });
+    }
+    options.handler(req, res);
+  };
 
+  const h1 = http.createServer(handler as http.RequestListener);
+  h1.on("connection", trackH1);
   let front: net.Server;
   if (options.tls) {
     front = h2 as unknown as net.Server;
