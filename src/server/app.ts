@@ -23,7 +23,7 @@ import { createStreamHub, streamMetrics } from "../stream/index.js";
 export interface ServerDeps {
   log: Logger;
   clock: Clock;
-  /** Defaults to a fresh registry with default process metrics. */
+  /** Defaults to a fresh registry; default process metrics are added to it either way. */
   registry?: Registry;
 }
 
@@ -47,7 +47,8 @@ export interface TributaryServer {
 export function createTributaryServer(config: ServeConfig, deps: ServerDeps): TributaryServer {
   const log = deps.log;
   const registry = deps.registry ?? new Registry();
-  if (!deps.registry) collectDefaultMetrics({ register: registry });
+  // Process metrics once per registry (a second registration of the same names would throw).
+  if (!registry.getSingleMetric("process_cpu_user_seconds_total")) collectDefaultMetrics({ register: registry });
   const aggregator = createAggregator(config, {
     clock: deps.clock,
     log: log.child({ module: "aggregator" }),

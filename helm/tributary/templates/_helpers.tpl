@@ -192,6 +192,10 @@ empty lists are left unset so the server's default applies.
 - name: TLS_MIN_VERSION
   value: {{ . | quote }}
 {{- end }}
+{{- with $v.tls.reloadInterval }}
+- name: TLS_RELOAD_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
 - name: AUTH_MODE
   value: {{ $v.auth.mode | quote }}
 {{- if $v.auth.issuerKey.secretName }}
