@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
+import { httpLifecycle } from "./http-lifecycle.js";
 
 /** A named health reporter (Goldmane's reporters: startup, aggregator, …; goldmane-spec §8.3). */
 export interface HealthReporter {
@@ -26,16 +26,5 @@ export function createHealthServer(host: string, port: number, reporters: readon
     res.writeHead(ok ? 200 : 503, { "content-type": "text/plain; charset=utf-8" });
     res.end(lines.map((l) => `${l.name.padEnd(12)} ${check === "live" ? "live" : "ready"}=${l.ok}`).join("\n") + "\n");
   });
-  return {
-    listen: () =>
-      new Promise<AddressInfo>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ host: host || undefined, port }, () => resolve(server.address() as AddressInfo));
-      }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return httpLifecycle(server, host, port);
 }

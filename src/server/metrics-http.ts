@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
+import { httpLifecycle } from "./http-lifecycle.js";
 import type { Registry } from "prom-client";
 
 /** Serves the registry at GET /metrics in the Prometheus text format. */
@@ -14,16 +14,5 @@ export function createMetricsServer(host: string, port: number, registry: Regist
       (err: Error) => res.writeHead(500).end(String(err.message)),
     );
   });
-  return {
-    listen: () =>
-      new Promise<AddressInfo>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ host: host || undefined, port }, () => resolve(server.address() as AddressInfo));
-      }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return httpLifecycle(server, host, port);
 }

@@ -1,30 +1,5 @@
 /**
- * Time source of the emulator. Same shape as `Clock` in `src/model/time.ts` (seconds since the Unix
- * epoch, fractional), declared here so the emulator has no dependency on the aggregator's model.
+ * Time source of the emulator: the project's one Clock (seconds since the Unix epoch), re-exported
+ * so the emulator's modules import it from beside them.
  */
-export interface Clock {
-  nowSec(): number;
-}
-
-/** The real clock. */
-export const systemClock: Clock = { nowSec: () => Date.now() / 1000 };
-
-/** A clock moved by hand, for deterministic tests (no sleeping, no fake timers). */
-export interface ManualClock extends Clock {
-  set(tSec: number): void;
-  advance(seconds: number): void;
-}
-
-/** Creates a {@link ManualClock} starting at `startSec`. */
-export function manualClock(startSec: number): ManualClock {
-  let now = startSec;
-  return {
-    nowSec: () => now,
-    set: (t) => {
-      now = t;
-    },
-    advance: (s) => {
-      now += s;
-    },
-  };
-}
+export { manualClock, systemClock, type Clock, type ManualClock } from "../../model/time.js";
