@@ -1,0 +1,135 @@
+/**
+ * Query latency on steady-state rings (goldmane-spec §9.2 `BenchmarkRingQuery`): List, FilterHints
+ * and Statistics measured through the method modules (request parse + query + protobuf result
+ * build), so the figure is what a caller waits for minus the transport.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import {
+  Action,
+  FilterHintsRequestSchema,
+  FilterType,
+  FlowListRequestSchema,
+  SortBy,
+  StatisticsGroupBy,
+  StatisticsRequestSchema,
+  StatisticType,
+  type FilterHintsRequest,
+  type FlowListRequest,
+  type StatisticsRequest,
+} from "../../src/gen/goldmane/api_pb.js";
+import type { Aggregator } from "../../src/aggregator/aggregator.js";
+import { filterHintsMethod } from "../../src/server/flows-filter-hints.js";
+import { listMethod } from "../../src/server/flows-list.js";
+import { statisticsService } from "../../src/server/statistics-service.js";
+import { percentile, type BenchRow } from "./report.js";
+import { encodedKeys, steadyRing, type SteadyRing } from "./ring.js";
+
+const CTX = {} as HandlerContext;
+
+/** Times `fn` `iterations` times after `warmup` calls; returns milliseconds per call. */
+export async function timeIt(fn: () => unknown, iterations: number, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+interface Case {
+  name: string;
+  run: () => unknown;
+  /** Describes the answer once (rows, results), for the note. */
+  size: () => Promise<string> | string;
+  target?: string;
+}
+
+function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
+  const list = listMethod(agg);
+  const hints = filterHintsMethod(agg);
+  const stats = statisticsService({ aggregator: agg }).list!;
+  const L = (init: Parameters<typeof create<typeof FlowListRequestSchema>>[1]) => {
+    const req: FlowListRequest = create(FlowListRequestSchema, init);
+    return {
+      run: () => list(req, CTX),
+      size: () => {
+        const r = list(req, CTX);
+        return `${r.flows.length} rows of ${r.meta!.totalResults}`;
+      },
+    };
+  };
+  const H = (type: FilterType) => {
+    const req: FilterHintsRequest = create(FilterHintsRequestSchema, { type, pageSize: 100n });
+    return {
+      run: () => hints(req, CTX),
+      size: () => `${hints(req, CTX).meta!.totalResults} values`,
+    };
+  };
+  const S = (groupBy: StatisticsGroupBy, timeSeries: boolean) => {
+    const req: StatisticsRequest = create(StatisticsRequestSchema, { type: StatisticType.PacketCount, groupBy, timeSeries });
+    const collect = async () => {
+      let n = 0;
+      for await (const _ of stats(req, CTX) as AsyncIterable<unknown>) n++;
+      return n;
+    };
+    return { run: collect, size: async () => `${await collect()} results` };
+  };
+  // Half-way through the keys: the page a user reaches by paging deep into the default order.
+  const deepPage = Math.floor(agg.store.keyCount / 200);
+  const listTarget = big ? "p99 ≤ 50 ms" : undefined;
+  const statTarget = big ? "p99 ≤ 100 ms" : undefined;
+  const out: Case[] = [
+    { name: "list default, page_size 100", ...L({ pageSize: 100n }), target: listTarget },
+    {
+      name: "list filtered (dest ns + Allow), page_size 100",
+      ...L({ pageSize: 100n, filter: { destNamespaces: [{ value: "team-3" }], actions: [Action.Allow] } }),
+      target: listTarget,
+    },
+    { name: "list sorted by dest name, page_size 100", ...L({ pageSize: 100n, sortBy: [{ sortBy: SortBy.DestName }] }), target: listTarget },
+    { name: `list deep page (page ${deepPage} × 100)`, ...L({ pageSize: 100n, page: BigInt(deepPage) }), target: listTarget },
+    { name: "list last 5 min, page_size 100", ...L({ pageSize: 100n, startTimeGte: -300n }), target: listTarget },
+  ];
+  if (unpaged) out.push({ name: "list unpaged {}", ...L({}) });
+  out.push(
+    { name: "hints dest name", ...H(FilterType.FilterTypeDestName) },
+    { name: "hints policy name", ...H(FilterType.FilterTypePolicyName) },
+    { name: "statistics Policy", ...S(StatisticsGroupBy.Policy, false), target: statTarget },
+    { name: "statistics Policy, time_series", ...S(StatisticsGroupBy.Policy, true), target: statTarget },
+    { name: "statistics PolicyRule", ...S(StatisticsGroupBy.PolicyRule, false), target: statTarget },
+    { name: "statistics PolicyRule, time_series", ...S(StatisticsGroupBy.PolicyRule, true), target: statTarget },
+  );
+  return out;
+}
+
+/** p99 against a "p99 ≤ X ms" target. */
+function verdict(target: string | undefined, p99: number): string | undefined {
+  if (!target) return undefined;
+  const limit = Number(/≤ (\d+)/.exec(target)![1]);
+  return `${target}: ${p99 <= limit ? "met" : "NOT met"}`;
+}
+
+/** Builds a steady ring of `keys` keys (20 active buckets each) and measures every query case. */
+export async function benchQueriesOn(ring: SteadyRing, label: string, iterations: number, big: boolean): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const s = ring.agg.store;
+  const shape = `${s.keyCount} keys, ${s.series.size} key-buckets`;
+  for (const c of cases(ring.agg, !big, big)) {
+    const ms = await timeIt(c.run, iterations, Math.max(3, iterations / 10));
+    const p50 = percentile(ms, 50);
+    const p99 = percentile(ms, 99);
+    const note = `p50 ${p50.toFixed(2)} ms; ${await c.size()}; ${iterations} runs; ${shape}`;
+    rows.push({ name: `query/${label} ${c.name} p99`, value: p99, unit: "ms", target: verdict(c.target, p99), note });
+  }
+  return rows;
+}
+
+/** A steady ring of `keys` keys, each active in 20 consecutive buckets, spread over the hour. */
+export function buildSteadyRing(keys: number): SteadyRing & { buildMs: number } {
+  const t0 = performance.now();
+  const ring = steadyRing(encodedKeys(keys), 20);
+  ring.steady();
+  return Object.assign(ring, { buildMs: performance.now() - t0 });
+}
