@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerServeCommand } from "./cli/serve-command.js";
 import { registerOffloadSimCommand } from "./offload/sim-command.js";
+import { registerTokenCommand } from "./auth/token-command.js";
 
 /**
  * CLI entry: `tributary serve | offload-sim | offload-bridge | flows … | token …`.
@@ -14,6 +15,7 @@ const program = new Command("tributary")
 
 registerServeCommand(program);
 registerOffloadSimCommand(program);
+registerTokenCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tributary: ${err instanceof Error ? err.message : String(err)}\n`);

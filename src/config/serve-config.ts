@@ -24,6 +24,17 @@ export interface ServeConfig {
   readonly caCertPath: string;
   readonly tlsMinVersion: "TLSv1.2" | "TLSv1.3";
   readonly tlsReloadIntervalMs: number;
+  readonly corsAllowedOrigins: readonly string[];
+  readonly authMode: "none" | "mtls" | "token" | "mtls+token";
+  readonly authIssuerKeyPath: string;
+  readonly authClockSkewMs: number;
+  readonly authMaxTtlMs: number;
+  readonly authAllowBearer: boolean;
+  readonly authRevokedPath: string;
+  readonly authBootstrapPath: string;
+  readonly authKubernetes: string;
+  readonly authKubernetesAudiences: readonly string[];
+  readonly authReloadIntervalMs: number;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -82,6 +93,25 @@ function positiveDurationMs(raw: string): number {
   return ms;
 }
 
+/** A comma-separated list; blanks dropped. */
+function commaList(raw: string): readonly string[] {
+  return Object.freeze(raw.split(",").map((x) => x.trim()).filter((x) => x !== ""));
+}
+
+function corsOrigins(raw: string): readonly string[] {
+  const list = commaList(raw);
+  for (const o of list) {
+    if (o !== "*" && !/^https?:\/\/[^/\s]+$/.test(o)) throw new Error(`must be origins (scheme://host[:port]) or *, got "${o}"`);
+  }
+  return list;
+}
+
+function authMode(raw: string): ServeConfig["authMode"] {
+  const v = raw.trim().toLowerCase();
+  if (v !== "none" && v !== "mtls" && v !== "token" && v !== "mtls+token") throw new Error(`must be none, mtls, token or mtls+token, got "${raw}"`);
+  return v;
+}
+
 const define = <K extends keyof ServeConfig>(s: Setting<K>) => s as unknown as Setting;
 
 /**
@@ -110,6 +140,17 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "caCertPath", env: "CA_CERT_PATH", flag: "--ca-cert-path", default: "", description: "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", parse: text }),
   define({ key: "tlsMinVersion", env: "TLS_MIN_VERSION", flag: "--tls-min-version", default: "TLSv1.2", description: "Lowest TLS version accepted: TLSv1.2 or TLSv1.3", parse: tlsVersion }),
   define({ key: "tlsReloadIntervalMs", env: "TLS_RELOAD_INTERVAL", flag: "--tls-reload-interval", default: "30s", description: "How often certificate files are checked for changes (reloaded without a restart)", parse: positiveDurationMs }),
+  define({ key: "corsAllowedOrigins", env: "CORS_ALLOWED_ORIGINS", flag: "--cors-allowed-origins", default: "", description: "Browser origins (scheme://host[:port], comma list, or *) allowed to call the RPC port cross-origin", parse: corsOrigins }),
+  define({ key: "authMode", env: "AUTH_MODE", flag: "--auth-mode", default: "none", description: "What calls must present: none, mtls (client certificate), token (session token), mtls+token", parse: authMode }),
+  define({ key: "authIssuerKeyPath", env: "AUTH_ISSUER_KEY_PATH", flag: "--auth-issuer-key-path", default: "", description: "PEM issuer key, or a directory of them: all verify tokens, the newest private key signs", parse: text }),
+  define({ key: "authClockSkewMs", env: "AUTH_CLOCK_SKEW", flag: "--auth-clock-skew", default: "30s", description: "Clock skew allowed on token lifetimes and proof-of-possession times", parse: durationMs }),
+  define({ key: "authMaxTtlMs", env: "AUTH_MAX_TTL", flag: "--auth-max-ttl", default: "15m", description: "Longest lifetime of a token issued by SessionService.Create", parse: positiveDurationMs }),
+  define({ key: "authAllowBearer", env: "AUTH_ALLOW_BEARER", flag: "--auth-allow-bearer", default: "true", description: "Accept tokens without a session key (no proof of possession): the web UI and token issue", parse: parseBool }),
+  define({ key: "authRevokedPath", env: "AUTH_REVOKED_PATH", flag: "--auth-revoked-path", default: "", description: "File of revoked token ids (one UUID a line), re-read every AUTH_RELOAD_INTERVAL", parse: text }),
+  define({ key: "authBootstrapPath", env: "AUTH_BOOTSTRAP_PATH", flag: "--auth-bootstrap-path", default: "", description: "JSON grants for SessionService.Create: static secrets and ServiceAccounts, with verbs, node, namespaces", parse: text }),
+  define({ key: "authKubernetes", env: "AUTH_KUBERNETES", flag: "--auth-kubernetes", default: "", description: "Check ServiceAccount tokens with TokenReview: in-cluster, or a kubeconfig path (empty = off)", parse: text }),
+  define({ key: "authKubernetesAudiences", env: "AUTH_KUBERNETES_AUDIENCES", flag: "--auth-kubernetes-audiences", default: "", description: "Audiences a ServiceAccount token must carry (comma list; empty = the API server's)", parse: commaList }),
+  define({ key: "authReloadIntervalMs", env: "AUTH_RELOAD_INTERVAL", flag: "--auth-reload-interval", default: "30s", description: "How often issuer keys, revocations and the bootstrap file are re-read", parse: positiveDurationMs }),
 ];
 
 /** The flag's option name as commander spells it in `opts()` (camel case of the flag). */
