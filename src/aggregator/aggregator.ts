@@ -7,6 +7,7 @@ import { decodeFlowUpdate } from "../model/flow-update-decoder.js";
 import { SCANNED, scanFlowUpdate } from "../model/flow-update-scan.js";
 import { FlowStore, NO_NODE, type AddOutcome } from "../storage/flow-store.js";
 import { PolicyStats } from "../storage/policy-stats.js";
+import { encodeSnapshot, restoreSnapshot, type RestoreSummary } from "../storage/snapshot.js";
 import type { AggregatorMetrics, IngestTallies } from "./metrics.js";
 
 /** Aggregation settings (DESIGN §3). */
@@ -46,6 +47,10 @@ export interface Aggregator {
    * Returns the outcome, or the malformed reason. Throws DecodeError for invalid encodings.
    */
   ingestEncoded(bytes: Uint8Array, start: number, end: number, node: string): AddOutcome | MalformedReason;
+  /** Serialises the state (keys, windows, claims) for a restart (storage/snapshot.ts). */
+  snapshot(): Buffer;
+  /** Loads a snapshot into the (empty) store. Throws SnapshotError for an unusable one. */
+  restore(bytes: Buffer): RestoreSummary;
   /** Counts and logs (rate-limited) an update that was not stored because it is malformed. */
   reject(reason: MalformedReason, node: string): void;
   /** Rolls the ring forward to the clock's time; cheap when nothing is due. */
@@ -214,6 +219,14 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     },
     reject(reason, node) {
       rejectAs(reason, node);
+    },
+    snapshot() {
+      tick();
+      return encodeSnapshot(store, [...nodes.keys()], clock.nowSec());
+    },
+    restore(bytes) {
+      tick();
+      return restoreSnapshot(store, bytes, nodeId);
     },
     tick,
     onReady(listener) {

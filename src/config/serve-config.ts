@@ -24,6 +24,8 @@ export interface ServeConfig {
   readonly caCertPath: string;
   readonly tlsMinVersion: "TLSv1.2" | "TLSv1.3";
   readonly tlsReloadIntervalMs: number;
+  readonly snapshotPath: string;
+  readonly snapshotIntervalMs: number;
   readonly corsAllowedOrigins: readonly string[];
   readonly authMode: "none" | "mtls" | "token" | "mtls+token";
   readonly authIssuerKeyPath: string;
@@ -140,6 +142,8 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "caCertPath", env: "CA_CERT_PATH", flag: "--ca-cert-path", default: "", description: "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", parse: text }),
   define({ key: "tlsMinVersion", env: "TLS_MIN_VERSION", flag: "--tls-min-version", default: "TLSv1.2", description: "Lowest TLS version accepted: TLSv1.2 or TLSv1.3", parse: tlsVersion }),
   define({ key: "tlsReloadIntervalMs", env: "TLS_RELOAD_INTERVAL", flag: "--tls-reload-interval", default: "30s", description: "How often certificate files are checked for changes (reloaded without a restart)", parse: positiveDurationMs }),
+  define({ key: "snapshotPath", env: "SNAPSHOT_PATH", flag: "--snapshot-path", default: "", description: "File the flow history is saved to on shutdown (and every SNAPSHOT_INTERVAL) and restored from on start; empty = off", parse: text }),
+  define({ key: "snapshotIntervalMs", env: "SNAPSHOT_INTERVAL", flag: "--snapshot-interval", default: "5m", description: "How often a snapshot is written while running (0 = only on shutdown)", parse: durationMs }),
   define({ key: "corsAllowedOrigins", env: "CORS_ALLOWED_ORIGINS", flag: "--cors-allowed-origins", default: "", description: "Browser origins (scheme://host[:port], comma list, or *) allowed to call the RPC port cross-origin", parse: corsOrigins }),
   define({ key: "authMode", env: "AUTH_MODE", flag: "--auth-mode", default: "none", description: "What calls must present: none, mtls (client certificate), token (session token), mtls+token", parse: authMode }),
   define({ key: "authIssuerKeyPath", env: "AUTH_ISSUER_KEY_PATH", flag: "--auth-issuer-key-path", default: "", description: "PEM issuer key, or a directory of them: all verify tokens, the newest private key signs", parse: text }),

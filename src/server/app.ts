@@ -13,6 +13,7 @@ import { createHealthServer, type HealthReporter } from "./health.js";
 import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
 import { loadTlsMaterial, tlsServerOptions, watchTlsFiles } from "./tls.js";
+import { periodicSnapshots, restoreSnapshotFile, writeSnapshotFile } from "./snapshot-file.js";
 import { createMetricsServer } from "./metrics-http.js";
 import { serverMetrics } from "./metrics.js";
 import { statisticsService } from "./statistics-service.js";
@@ -92,6 +93,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     tls: tlsMaterial ? tlsServerOptions(tlsPaths, tlsMaterial) : undefined,
   });
   let tlsWatch: { stop(): void } | undefined;
+  let snapshots: { stop(): void } | undefined;
 
   let serving = false;
   let closing = false;
@@ -111,6 +113,11 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     aggregator,
     registry,
     async listen() {
+      // Restore before accepting anything, so agents' replays meet their restored claims.
+      if (config.snapshotPath) {
+        restoreSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
+        snapshots = periodicSnapshots(config.snapshotPath, config.snapshotIntervalMs, aggregator, log.child({ module: "snapshot" }));
+      }
       const healthAddr = await health?.listen();
       const metricsAddr = await metricsHttp?.listen();
       aggregator.start();
@@ -139,6 +146,14 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       streams.close();
       await rpc.close(config.shutdownTimeoutMs);
       tlsWatch?.stop();
+      snapshots?.stop();
+      if (config.snapshotPath) {
+        try {
+          writeSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
+        } catch (err) {
+          log.error({ err, file: config.snapshotPath }, "snapshot on shutdown failed");
+        }
+      }
       aggregator.stop();
       if (heartbeat) clearInterval(heartbeat);
       await metricsHttp?.close();

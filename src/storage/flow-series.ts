@@ -87,6 +87,16 @@ export class FlowSeries {
     else this.extraClaims.set(r, new Set([claim]));
   }
 
+  /** Calls `fn` for every claim on row `r` (snapshots). */
+  forEachClaim(r: number, fn: (node: number, startSec: number, endSec: number) => void): void {
+    if (this.claimNode[r] === NONE) return;
+    fn(this.claimNode[r]!, this.claimStart[r]!, this.claimEnd[r]!);
+    for (const c of this.extraClaims.get(r) ?? []) {
+      const [node, start, end] = c.split(":").map(Number);
+      fn(node!, start!, end!);
+    }
+  }
+
   /** Forgets every claim on row `r` (the replay horizon has passed). */
   clearClaims(r: number): void {
     this.claimNode[r] = NONE;

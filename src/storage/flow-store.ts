@@ -196,6 +196,29 @@ export class FlowStore {
     return "stored";
   }
 
+  /** Start of the oldest bucket whose dedup claims are still kept. */
+  get claimHorizonStart(): number {
+    return Math.max(this.ring.oldestStart, this.ring.currentStart - this.claimBuckets * this.windowSec);
+  }
+
+  /** Re-records a claim on the key's window for the bucket containing `startSec` (snapshot restore). */
+  restoreClaim(slot: number, node: number, startSec: number, endSec: number): boolean {
+    const b = bucketStart(startSec, this.windowSec);
+    const s = this.series;
+    let r = this.keys.newest[slot]!;
+    while (r !== NONE && s.start[r]! > b) r = s.prev[r]!;
+    if (r === NONE || s.start[r] !== b) return false;
+    if (!s.hasClaim(r, node, startSec, endSec)) s.addClaim(r, node, startSec, endSec);
+    return true;
+  }
+
+  /** Drops keys left without windows (after a restore that skipped expired ones). */
+  removeEmptyKeys(): void {
+    for (let slot = 0; slot < this.keys.slotLimit; slot++) {
+      if (this.keys.keys[slot] !== undefined && this.keys.newest[slot] === NONE) this.keys.remove(slot);
+    }
+  }
+
   /**
    * Moves the ring forward so that the filling bucket contains `nowSec`. Returns the start of every
    * bucket that became ready to stream, oldest first: at a rollover at R that is `[R−2W, R−W)`

@@ -36,19 +36,31 @@ export class KeyTable {
     return this.nextId;
   }
 
+  /** Never hand out ids below `next` (a restored snapshot's counter: ids are never reused). */
+  reserveIdsBelow(next: number): void {
+    this.nextId = Math.max(this.nextId, next);
+  }
+
   lookup(signature: string): number | undefined {
     return this.bySignature.get(signature);
   }
 
-  /** Adds a key (its strings interned) and returns its slot. */
-  insert(signature: string, key: FlowKeyModel): number {
+  /**
+   * Adds a key (its strings interned) and returns its slot. `id` restores a key from a snapshot
+   * with the id it had; later keys still get larger ids than any restored one.
+   */
+  insert(signature: string, key: FlowKeyModel, id?: number): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       if (this.high === this.newest.length) this.grow();
       slot = this.high++;
     }
     this.keys[slot] = this.internKey(key);
-    this.ids[slot] = this.nextId++;
+    if (id === undefined) this.ids[slot] = this.nextId++;
+    else {
+      this.ids[slot] = id;
+      this.nextId = Math.max(this.nextId, id + 1);
+    }
     this.signatures[slot] = signature;
     this.newest[slot] = NONE;
     this.oldest[slot] = NONE;
