@@ -170,6 +170,14 @@ empty lists are left unset so the server's default applies.
 - name: SHUTDOWN_TIMEOUT
   value: {{ . | quote }}
 {{- end }}
+{{- if $v.snapshot.enabled }}
+- name: SNAPSHOT_PATH
+  value: "/var/lib/tributary/flows.snap"
+{{- with $v.snapshot.interval }}
+- name: SNAPSHOT_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- with $v.config.corsAllowedOrigins }}
 - name: CORS_ALLOWED_ORIGINS
   value: {{ join "," . | quote }}
