@@ -1,4 +1,4 @@
-import { createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { sign, verify, type KeyObject } from "node:crypto";
 import { AuthError } from "./errors.js";
 import { importCompressedKey } from "./keys.js";
 import { uuidBytes } from "./token.js";
@@ -59,7 +59,7 @@ export function createProofChecker(skewSec: number, maxEntries = 100_000): Proof
       if (Math.abs(nowSec - t) > skewSec) throw new AuthError("bad_proof", `proof of possession: time ${t} is outside the allowed clock skew (now ${Math.floor(nowSec)})`);
       let key: KeyObject;
       try {
-        key = createPublicKey(importCompressedKey(sessionKey));
+        key = importCompressedKey(sessionKey);
       } catch {
         throw new AuthError("malformed", "malformed session token: bad session_key");
       }

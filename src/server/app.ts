@@ -20,6 +20,9 @@ import { statisticsService } from "./statistics-service.js";
 import { requestContextValues } from "./peer.js";
 import { createStaticAssets } from "./static-assets.js";
 import { createStreamHub, streamMetrics } from "../stream/index.js";
+import { createAuth } from "../auth/index.js";
+import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
+import { withCors } from "./cors.js";
 
 export interface ServerDeps {
   log: Logger;
@@ -56,6 +59,8 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     metrics: aggregatorMetrics(registry),
   });
   const metrics = serverMetrics(registry);
+  // Session tokens and AUTH_MODE (issue 8, docs/auth.md); reads its files now (ConfigError).
+  const auth = createAuth(config, { clock: deps.clock, registry, log: log.child({ module: "auth" }) });
   const shutdown = new AbortController();
   const streams = createStreamHub(
     { maxStreams: config.maxStreams, queueSize: config.streamQueueSize },
@@ -66,6 +71,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     router.service(FlowCollector, collectorService({ aggregator, metrics }));
     router.service(Flows, flowsService({ aggregator, streams }));
     router.service(Statistics, statisticsService({ aggregator }));
+    router.service(SessionService, auth.sessionService);
   };
   const handler = connectNodeAdapter({
     routes,
@@ -74,12 +80,13 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     connect: true,
     readMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
-    contextValues: requestContextValues,
+    contextValues: auth.contextValues(requestContextValues),
+    interceptors: [auth.interceptor],
     // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
     fallback: createStaticAssets(),
   });
   const fastLane = config.ingestFastLane
-    ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal })
+    ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal, nodeOf: auth.ingestNodeOf })
     : undefined;
   const tlsPaths = { certPath: config.serverCertPath, keyPath: config.serverKeyPath, caPath: config.caCertPath, minVersion: config.tlsMinVersion };
   const tlsOn = config.serverCertPath !== "";
@@ -88,7 +95,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const rpc = createRpcListener({
     host: config.host,
     port: config.port,
-    handler,
+    handler: withCors(config.corsAllowedOrigins, handler),
     onStream: fastLane,
     tls: tlsMaterial ? tlsServerOptions(tlsPaths, tlsMaterial) : undefined,
   });
@@ -121,6 +128,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       const healthAddr = await health?.listen();
       const metricsAddr = await metricsHttp?.listen();
       aggregator.start();
+      auth.start();
       heartbeat = setInterval(() => aggregator.tick(), 5000);
       heartbeat.unref();
       const addr = await rpc.listen();
@@ -146,6 +154,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       streams.close();
       await rpc.close(config.shutdownTimeoutMs);
       tlsWatch?.stop();
+      auth.stop();
       snapshots?.stop();
       if (config.snapshotPath) {
         try {

@@ -4,12 +4,16 @@ import { FlowReceiptSchema, type FlowCollector, type FlowUpdate } from "../gen/g
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { flowFromUpdate } from "../model/convert.js";
 import type { ServerMetrics } from "./metrics.js";
+import { kCallAuth } from "../auth/index.js";
 import { kPeerAddress } from "./peer.js";
 
 export interface CollectorDeps {
   aggregator: Aggregator;
   metrics: ServerMetrics;
-  /** The reporting node of a call: authenticated identity when there is one, else the peer IP. */
+  /**
+   * The reporting node of a call: authenticated identity when there is one, else the peer IP.
+   * Default: the session token's node (set by the auth interceptor), else the peer IP.
+   */
   nodeOf?: (ctx: HandlerContext) => string;
 }
 
@@ -53,7 +57,7 @@ export function ingestUpdate(deps: CollectorDeps, update: FlowUpdate, node: stri
  * Malformed updates are receipted too (the protocol has no per-update error) but not stored.
  */
 export function collectorService(deps: CollectorDeps): Partial<ServiceImpl<typeof FlowCollector>> {
-  const nodeOf = deps.nodeOf ?? ((ctx: HandlerContext) => ctx.values.get(kPeerAddress));
+  const nodeOf = deps.nodeOf ?? ((ctx: HandlerContext) => ctx.values.get(kCallAuth).session?.node || ctx.values.get(kPeerAddress));
   return {
     async *connect(updates, ctx) {
       const node = nodeOf(ctx);

@@ -12,6 +12,7 @@ import { compileFilter } from "../query/filter.js";
 import { filterHints, type FilterHintsQuery } from "../query/filter-hints.js";
 import { normalizeTimeRange } from "../query/time-range.js";
 import { queryContext } from "./flows-list.js";
+import { kCallAuth } from "../auth/index.js";
 import { filterSpec, int, pageSpec, toConnectError, type QueryContext } from "./parse-request.js";
 
 /** Validates a FilterHintsRequest (the type itself is checked by the query, goldmane-spec §6). */
@@ -23,9 +24,13 @@ export function parseFilterHintsRequest(req: FilterHintsRequest, ctx: QueryConte
 
 /** Flows.FilterHints: parse, delegate to query/, convert (STYLE.md §3). */
 export function filterHintsMethod(aggregator: Aggregator) {
-  return (req: FilterHintsRequest, _ctx: HandlerContext): FilterHintsResult => {
+  return (req: FilterHintsRequest, ctx: HandlerContext): FilterHintsResult => {
     try {
-      const answer = filterHints(aggregator.store, parseFilterHintsRequest(req, queryContext(aggregator)));
+      const auth = ctx.values.get(kCallAuth);
+      const q = parseFilterHintsRequest(req, queryContext(aggregator));
+      // A namespace-scoped QUERY token gets hints from its flows only (issue 8).
+      auth.requireInScope(filterSpec(req.filter));
+      const answer = filterHints(aggregator.store, { ...q, scope: auth.scope });
       return create(FilterHintsResultSchema, {
         meta: create(ListMetadataSchema, {
           totalPages: BigInt(answer.meta.totalPages),

@@ -4,7 +4,8 @@ import { FlowListResultSchema, ListMetadataSchema, type FlowListRequest, type Fl
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { rowToProto } from "../model/convert.js";
 import { listFlows } from "../query/list.js";
-import { parseListRequest, toConnectError, type QueryContext } from "./parse-request.js";
+import { kCallAuth, withScope } from "../auth/index.js";
+import { filterSpec, parseListRequest, toConnectError, type QueryContext } from "./parse-request.js";
 
 /** The clock and ring geometry a query is interpreted in (rolls the ring forward first). */
 export function queryContext(agg: Aggregator): QueryContext {
@@ -14,10 +15,13 @@ export function queryContext(agg: Aggregator): QueryContext {
 
 /** Flows.List: parse, delegate to query/, convert (STYLE.md §3). */
 export function listMethod(aggregator: Aggregator) {
-  return (req: FlowListRequest, _ctx: HandlerContext): FlowListResult => {
+  return (req: FlowListRequest, ctx: HandlerContext): FlowListResult => {
     try {
+      const auth = ctx.values.get(kCallAuth);
       const q = parseListRequest(req, queryContext(aggregator));
-      const answer = listFlows(aggregator.store, q);
+      // A namespace-scoped QUERY token sees only its flows (issue 8).
+      auth.requireInScope(filterSpec(req.filter));
+      const answer = listFlows(aggregator.store, { ...q, filter: withScope(q.filter, auth.scope) });
       return create(FlowListResultSchema, {
         meta: create(ListMetadataSchema, {
           totalPages: BigInt(answer.meta.totalPages),

@@ -5,6 +5,7 @@ import { QueryError } from "../query/errors.js";
 import { compileFilter } from "../query/filter.js";
 import { StreamEndedError, type StreamHub, type StreamRequest } from "../stream/index.js";
 import { queryContext } from "./flows-list.js";
+import { kCallAuth, withScope } from "../auth/index.js";
 import { filterSpec, int, toConnectError, type QueryContext } from "./parse-request.js";
 
 /**
@@ -36,7 +37,11 @@ export function streamMethod(aggregator: Aggregator, hub: StreamHub) {
   return async function* stream(req: FlowStreamRequest, ctx: HandlerContext): AsyncGenerator<FlowResult> {
     let sub;
     try {
-      sub = hub.subscribe(parseStreamRequest(req, queryContext(aggregator)));
+      const auth = ctx.values.get(kCallAuth);
+      const sr = parseStreamRequest(req, queryContext(aggregator));
+      // A namespace-scoped QUERY token sees only its flows, backfill and live (issue 8).
+      auth.requireInScope(filterSpec(req.filter));
+      sub = hub.subscribe({ ...sr, filter: withScope(sr.filter, auth.scope) });
     } catch (e) {
       throw streamError(e);
     }

@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
 import { Code } from "@connectrpc/connect";
+import { AuthError } from "../auth/index.js";
 import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
@@ -16,7 +17,8 @@ export interface FastLaneDeps extends Omit<CollectorDeps, "nodeOf"> {
   shutdownSignal: AbortSignal;
   /**
    * The reporting node of a stream (authenticated identity, else the peer IP). May throw a
-   * {@link FastLaneError} to refuse the call.
+   * {@link FastLaneError} or an {@link AuthError} (issue 8: the session token in the raw
+   * headers) to refuse the call.
    */
   nodeOf?: (headers: http2.IncomingHttpHeaders, peerIp: string) => string;
 }
@@ -136,7 +138,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
       const peer = normalizeIp(stream.session?.socket?.remoteAddress);
       node = deps.nodeOf ? deps.nodeOf(headers, peer) : peer;
     } catch (e) {
-      if (e instanceof FastLaneError) {
+      if (e instanceof FastLaneError || e instanceof AuthError) {
         finished = true;
         stream.respond(
           { ":status": 200, "content-type": "application/grpc", "grpc-status": String(e.code), "grpc-message": encodeGrpcMessage(e.message) },

@@ -11,6 +11,7 @@ import type { Aggregator } from "../aggregator/aggregator.js";
 import { listStatistics, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
 import { normalizeTimeRange } from "../query/time-range.js";
 import { queryContext } from "./flows-list.js";
+import { kCallAuth } from "../auth/index.js";
 import { int, toConnectError, type QueryContext } from "./parse-request.js";
 
 export interface StatisticsDeps {
@@ -64,10 +65,12 @@ export function statisticsResult(r: StatisticsRow): StatisticsResult {
 export function statisticsService(deps: StatisticsDeps): Partial<ServiceImpl<typeof Statistics>> {
   const { aggregator } = deps;
   return {
-    async *list(req: StatisticsRequest, _ctx: HandlerContext) {
+    async *list(req: StatisticsRequest, ctx: HandlerContext) {
       let rows: StatisticsRow[];
       try {
-        rows = listStatistics(aggregator.store, aggregator.policyStats, parseStatisticsRequest(req, queryContext(aggregator)));
+        // A namespace-scoped QUERY token counts only its flows' keys (issue 8).
+        const scope = ctx.values.get(kCallAuth).scope;
+        rows = listStatistics(aggregator.store, aggregator.policyStats, { ...parseStatisticsRequest(req, queryContext(aggregator)), scope });
       } catch (e) {
         throw toConnectError(e);
       }
