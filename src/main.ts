@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerServeCommand } from "./cli/serve-command.js";
+import { registerFlowsCommand } from "./cli/flows-command.js";
 import { registerOffloadSimCommand } from "./offload/sim-command.js";
 import { registerTokenCommand } from "./auth/token-command.js";
 
@@ -14,6 +15,7 @@ const program = new Command("tributary")
   .enablePositionalOptions();
 
 registerServeCommand(program);
+registerFlowsCommand(program);
 registerOffloadSimCommand(program);
 registerTokenCommand(program);
 

@@ -11,6 +11,18 @@ import { ROOT } from "../helpers/spawn.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 import { launchChromium } from "./browser.js";
 
+// Functions passed to page.evaluate/waitForFunction run in the browser; the tests' tsconfig has no
+// DOM lib (only tsconfig.web.json has), so declare the little they use, scoped to this module.
+interface PageElement {
+  readonly textContent: string | null;
+  getAttribute(name: string): string | null;
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement> & { readonly length: number };
+};
+declare const sessionStorage: { getItem(key: string): string | null };
+
 // W = 1 s and the manual clock at T0: the stream's newest complete bucket is [T0−2, T0−1), a flow
 // at T0−1 arrives as a live batch after one rollover (clock + 1 s, tick), as in stream.test.ts.
 const T0 = 1_700_000_010;
@@ -135,9 +147,8 @@ describe("web UI in headless Chromium", () => {
     await page.waitForSelector("[data-testid=chart-svg]");
     const options = await page.$$eval("[data-testid=chart-policy] option", (os) => os.map((o) => o.textContent));
     expect(options).toEqual(expect.arrayContaining(["default|shop/allow-frontend (CalicoNetworkPolicy)", "security|shop/deny-egress (CalicoNetworkPolicy)"]));
-    const denyOption = await page.$eval("[data-testid=chart-policy]", (sel) =>
-      [...(sel as HTMLSelectElement).options].find((o) => o.textContent?.includes("deny-egress"))!.value,
-    );
+    const values = await page.$$eval("[data-testid=chart-policy] option", (os) => os.map((o) => [o.getAttribute("value"), o.textContent]));
+    const denyOption = values.find(([, text]) => text?.includes("deny-egress"))![0]!;
     await page.selectOption("[data-testid=chart-policy]", denyOption);
     await page.waitForFunction(() => document.querySelector("polyline[data-series=denied]")?.getAttribute("data-total") === "7");
     expect(await page.getAttribute("polyline[data-series=allowed]", "data-total")).toBe("0");
