@@ -94,7 +94,7 @@ describe("TLS on the RPC port", () => {
     let cn = "";
     for (let i = 0; i < 50 && cn !== "server-renewed"; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      cn = (await peerCertificate(ts.port)).subject.CN;
+      cn = String((await peerCertificate(ts.port)).subject.CN);
     }
     expect(cn).toBe("server-renewed");
   });
