@@ -136,7 +136,12 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
         tlsWatch = watchTlsFiles(tlsPaths, config.tlsReloadIntervalMs, (m) => rpc.setSecureContext(tlsServerOptions(tlsPaths, m)), log.child({ module: "tls" }));
         log.info({ mtls: config.caCertPath !== "", minVersion: config.tlsMinVersion }, "TLS on the RPC port");
       } else {
-        log.warn("no SERVER_CERT_PATH/SERVER_KEY_PATH: the RPC port serves cleartext (h2c and HTTP/1.1) without authentication");
+        log.warn(
+          { authMode: config.authMode },
+          config.authMode === "none"
+            ? "no SERVER_CERT_PATH/SERVER_KEY_PATH: the RPC port serves cleartext (h2c and HTTP/1.1) without authentication"
+            : "no SERVER_CERT_PATH/SERVER_KEY_PATH: the RPC port serves cleartext (h2c and HTTP/1.1); session tokens travel unencrypted",
+        );
       }
       serving = true;
       log.info(
