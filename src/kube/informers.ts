@@ -20,7 +20,7 @@ export interface KubeWatchDeps {
 
 /** The informers on Pods, Services and Nodes feeding one {@link IpIndex}. */
 export interface KubeWatch {
-  /** Starts all three informers (list, then watch). Resolves once started, not once listed. */
+  /** Starts all three informers (list, then watch) in the background; see {@link KubeWatch.synced}. */
   start(): Promise<void>;
   /** Resolves after every informer has completed its first list (and its items are indexed). */
   synced(): Promise<void>;
@@ -93,7 +93,10 @@ export function createKubeWatch(deps: KubeWatchDeps): KubeWatch {
   return {
     async start() {
       stopped = false;
-      await Promise.all(informers.map(({ informer }) => informer.start()));
+      // start() resolves only once the watch response has begun; never hold the caller on it.
+      for (const { resource, informer } of informers) {
+        informer.start().catch((err: unknown) => log.warn({ resource, err: err instanceof Error ? err.message : String(err) }, "kubernetes informer did not start"));
+      }
     },
     synced: () => Promise.all(syncedPromises).then(() => undefined),
     async stop() {
