@@ -580,22 +580,29 @@ describe("helm/tributary", () => {
     const pod = at(ofKind(objs, "Deployment")[0], "spec", "template", "spec") as Obj;
     const mounts = arr(at(pod, "containers", 0, "volumeMounts")) as Obj[];
     const secrets: Record<string, string> = {};
-    for (const [k, file] of Object.entries(env).filter(([k]) => k.endsWith("_PATH"))) {
-      const m = mounts.find((x) => path.posix.dirname(file) === x.mountPath);
+    // SNAPSHOT_PATH is state, on its own writable volume (checked below), not a Secret.
+    for (const [k, file] of Object.entries(env).filter(([k]) => k.endsWith("_PATH") && k !== "SNAPSHOT_PATH")) {
+      // A path is a file in a mounted directory, or the directory itself (the issuer keyring).
+      const m = mounts.find((x) => path.posix.dirname(file) === x.mountPath || file === x.mountPath);
       expect(m, `${k}=${file} is in a mounted volume`).toBeDefined();
       expect(m!.readOnly).toBe(true);
       const vol = arr(pod.volumes).find((v) => at(v, "name") === m!.name);
       const secretName = at(vol, "secret", "secretName");
       expect(typeof secretName, `${k} comes from a Secret`).toBe("string");
-      secrets[k] = `${String(secretName)}:${path.posix.basename(file)}`;
+      secrets[k] = file === m!.mountPath ? `${String(secretName)}:` : `${String(secretName)}:${path.posix.basename(file)}`;
     }
     expect(secrets).toEqual({
       SERVER_CERT_PATH: "tributary-tls:tls.crt",
       SERVER_KEY_PATH: "tributary-tls:tls.key",
       CA_CERT_PATH: "tributary-client-ca:ca.crt",
-      AUTH_ISSUER_KEY_PATH: "tributary-token-issuer:issuer.pub",
+      AUTH_ISSUER_KEY_PATH: "tributary-token-issuer:",
       AUTH_BOOTSTRAP_PATH: "tributary-bootstrap:bootstrap.json",
+      AUTH_REVOKED_PATH: "tributary-revoked:revoked.txt",
     });
+    // The snapshot lives on its own writable volume, outside the read-only root filesystem.
+    const state = mounts.find((x) => x.mountPath === path.posix.dirname(env.SNAPSHOT_PATH!));
+    expect(state, "SNAPSHOT_PATH is on a mounted volume").toBeDefined();
+    expect(state!.readOnly).not.toBe(true);
 
     // The offload devices' ports are open for egress; the image is pinned by digest.
     const np = ofKind(objs, "NetworkPolicy")[0]!;
@@ -661,7 +668,7 @@ describe("helm/tributary", () => {
     need(ctx);
     const objs = template("--set", "config.aggregationWindow=1m", "--set", "auth.mode=token", "--set", "auth.issuerKey.secretName=issuer", "--set", "config.logLevel=warning");
     const env = containerEnv(objs);
-    expect(env).toMatchObject({ AGGREGATION_WINDOW: "1m", AUTH_MODE: "token", AUTH_ISSUER_KEY_PATH: "/etc/tributary/auth/issuer/issuer.pub" });
+    expect(env).toMatchObject({ AGGREGATION_WINDOW: "1m", AUTH_MODE: "token", AUTH_ISSUER_KEY_PATH: "/etc/tributary/auth/issuer" });
     expect(loadServeConfig(env)).toMatchObject({ windowSec: 60, logLevel: "warn" });
   });
 

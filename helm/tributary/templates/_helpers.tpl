@@ -79,6 +79,7 @@ files in place and the server's certificate reload sees them.
 {{- define "tributary.clientCADir" -}}/etc/tributary/client-ca{{- end }}
 {{- define "tributary.issuerKeyDir" -}}/etc/tributary/auth/issuer{{- end }}
 {{- define "tributary.bootstrapDir" -}}/etc/tributary/auth/bootstrap{{- end }}
+{{- define "tributary.revokedDir" -}}/etc/tributary/auth/revoked{{- end }}
 
 {{/*
 Cross-field rules that values.schema.json cannot say clearly; each fails the render with the
@@ -208,15 +209,43 @@ empty lists are left unset so the server's default applies.
   value: {{ $v.auth.mode | quote }}
 {{- if $v.auth.issuerKey.secretName }}
 - name: AUTH_ISSUER_KEY_PATH
+  {{- if $v.auth.issuerKey.key }}
   value: {{ printf "%s/%s" (include "tributary.issuerKeyDir" .) $v.auth.issuerKey.key | quote }}
+  {{- else }}
+  value: {{ include "tributary.issuerKeyDir" . | quote }}
+  {{- end }}
 {{- end }}
 {{- with $v.auth.clockSkew }}
 - name: AUTH_CLOCK_SKEW
   value: {{ . | quote }}
 {{- end }}
+{{- with $v.auth.maxTtl }}
+- name: AUTH_MAX_TTL
+  value: {{ . | quote }}
+{{- end }}
+{{- if kindIs "bool" $v.auth.allowBearer }}
+- name: AUTH_ALLOW_BEARER
+  value: {{ $v.auth.allowBearer | toString | quote }}
+{{- end }}
+{{- with $v.auth.reloadInterval }}
+- name: AUTH_RELOAD_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
 {{- if $v.auth.bootstrap.secretName }}
 - name: AUTH_BOOTSTRAP_PATH
   value: {{ printf "%s/%s" (include "tributary.bootstrapDir" .) $v.auth.bootstrap.key | quote }}
+{{- end }}
+{{- if $v.auth.revoked.secretName }}
+- name: AUTH_REVOKED_PATH
+  value: {{ printf "%s/%s" (include "tributary.revokedDir" .) $v.auth.revoked.key | quote }}
+{{- end }}
+{{- if $v.auth.kubernetes.enabled }}
+- name: AUTH_KUBERNETES
+  value: "in-cluster"
+{{- with $v.auth.kubernetes.audiences }}
+- name: AUTH_KUBERNETES_AUDIENCES
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 {{- with $v.offload.devices }}
 - name: OFFLOAD_DEVICES
