@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerServeCommand } from "./cli/serve-command.js";
 import { registerFlowsCommand } from "./cli/flows-command.js";
 import { registerOffloadSimCommand } from "./offload/sim-command.js";
+import { registerOffloadBridgeCommand } from "./offload/bridge-command.js";
 import { registerTokenCommand } from "./auth/token-command.js";
 
 /**
@@ -17,6 +18,7 @@ const program = new Command("tributary")
 registerServeCommand(program);
 registerFlowsCommand(program);
 registerOffloadSimCommand(program);
+registerOffloadBridgeCommand(program);
 registerTokenCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

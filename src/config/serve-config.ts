@@ -37,6 +37,14 @@ export interface ServeConfig {
   readonly authKubernetes: string;
   readonly authKubernetesAudiences: readonly string[];
   readonly authReloadIntervalMs: number;
+  /** Offload bridge inside serve (docs/offload-bridge.md): device URLs; empty = no bridge. */
+  readonly offloadDevices: readonly string[];
+  readonly offloadDialect: "opi" | "v1";
+  readonly offloadNode: string;
+  /** Poll interval in seconds; 0 = AGGREGATION_WINDOW. */
+  readonly offloadIntervalSec: number;
+  readonly offloadExclusive: boolean;
+  readonly kubeconfig: string;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -114,6 +122,12 @@ function authMode(raw: string): ServeConfig["authMode"] {
   return v;
 }
 
+function offloadDialect(raw: string): ServeConfig["offloadDialect"] {
+  const v = raw.trim().toLowerCase();
+  if (v !== "opi" && v !== "v1") throw new Error(`must be opi or v1, got "${raw}"`);
+  return v;
+}
+
 const define = <K extends keyof ServeConfig>(s: Setting<K>) => s as unknown as Setting;
 
 /**
@@ -154,6 +168,12 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "authBootstrapPath", env: "AUTH_BOOTSTRAP_PATH", flag: "--auth-bootstrap-path", default: "", description: "JSON grants for SessionService.Create: static secrets and ServiceAccounts, with verbs, node, namespaces", parse: text }),
   define({ key: "authKubernetes", env: "AUTH_KUBERNETES", flag: "--auth-kubernetes", default: "", description: "Check ServiceAccount tokens with TokenReview: in-cluster, or a kubeconfig path (empty = off)", parse: text }),
   define({ key: "authKubernetesAudiences", env: "AUTH_KUBERNETES_AUDIENCES", flag: "--auth-kubernetes-audiences", default: "", description: "Audiences a ServiceAccount token must carry (comma list; empty = the API server's)", parse: commaList }),
+  define({ key: "offloadDevices", env: "OFFLOAD_DEVICES", flag: "--offload-devices", default: "", description: "Offload devices polled by the built-in bridge (comma list of SessionTable URLs, options in the query: node, dialect, exclusive, ipv4, tap); empty = no bridge", parse: commaList }),
+  define({ key: "offloadDialect", env: "OFFLOAD_DIALECT", flag: "--offload-dialect", default: "opi", description: "Default device dialect: opi (opi_api.security.firewall.v1) or v1 (openoffload.v1)", parse: offloadDialect }),
+  define({ key: "offloadNode", env: "OFFLOAD_NODE", flag: "--offload-node", default: "", description: "Node name the offload devices' Flows are reported by (required with OFFLOAD_DEVICES unless each device sets ?node=)", parse: text }),
+  define({ key: "offloadIntervalSec", env: "OFFLOAD_INTERVAL", flag: "--offload-interval", default: "", description: "Offload poll interval = Flow width (empty = AGGREGATION_WINDOW; a multiple of it)", parse: (raw) => (raw.trim() === "" ? 0 : wholeSeconds(1)(raw)) }),
+  define({ key: "offloadExclusive", env: "OFFLOAD_EXCLUSIVE", flag: "--offload-exclusive", default: "false", description: "Drain getClosedSessions (v1 devices): only when nothing else reads their close records", parse: parseBool }),
+  define({ key: "kubeconfig", env: "KUBECONFIG", flag: "--kubeconfig", default: "", description: "Kubeconfig for offload identities (empty = in-cluster service account if mounted, else none)", parse: text }),
   define({ key: "authReloadIntervalMs", env: "AUTH_RELOAD_INTERVAL", flag: "--auth-reload-interval", default: "30s", description: "How often issuer keys, revocations and the bootstrap file are re-read", parse: positiveDurationMs }),
 ];
 

@@ -7,6 +7,8 @@ import { aggregatorMetrics } from "../aggregator/metrics.js";
 import type { ServeConfig } from "../config/serve-config.js";
 import type { Clock } from "../model/time.js";
 import type { Logger } from "../observability/logger.js";
+import { createServeBridge } from "../offload/bridge/serve-bridge.js";
+import type { OffloadBridge } from "../offload/bridge/index.js";
 import { collectorService } from "./collector-service.js";
 import { flowsService } from "./flows-service.js";
 import { createHealthServer, type HealthReporter } from "./health.js";
@@ -42,6 +44,8 @@ export interface BoundPorts {
 export interface TributaryServer {
   readonly aggregator: Aggregator;
   readonly registry: Registry;
+  /** The built-in offload bridge once listening (OFFLOAD_DEVICES set), else undefined. */
+  readonly offloadBridge: OffloadBridge | undefined;
   listen(): Promise<BoundPorts>;
   /** Graceful stop: not ready, stop accepting, end streams, wait for calls (≤ shutdown timeout). */
   close(): Promise<void>;
@@ -115,10 +119,15 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const metricsHttp = config.prometheusPort > 0 ? createMetricsServer("", config.prometheusPort, registry) : null;
   // Keep the aggregator's liveness fresh between rollovers even with a long W.
   let heartbeat: NodeJS.Timeout | undefined;
+  const serveBridge = createServeBridge(config, { log, registry, clock: deps.clock });
+  let offloadBridge: OffloadBridge | undefined;
 
   return {
     aggregator,
     registry,
+    get offloadBridge() {
+      return offloadBridge;
+    },
     async listen() {
       // Restore before accepting anything, so agents' replays meet their restored claims.
       if (config.snapshotPath) {
@@ -143,6 +152,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
             : "no SERVER_CERT_PATH/SERVER_KEY_PATH: the RPC port serves cleartext (h2c and HTTP/1.1); session tokens travel unencrypted",
         );
       }
+      if (serveBridge) offloadBridge = await serveBridge.start(addr.port);
       serving = true;
       log.info(
         { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port, windowSec: config.windowSec, historyBuckets: config.historyBuckets },
@@ -154,6 +164,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       if (closing) return;
       closing = true;
       log.info({ timeoutMs: config.shutdownTimeoutMs }, "shutting down");
+      await serveBridge?.stop();
       // Streams never end on their own: end them now; unary calls in flight complete normally.
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
       streams.close();
