@@ -46,70 +46,148 @@ export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
   const { first, last } = wholeBuckets(q.range, W);
   const keys = store.keys;
   const s = store.series;
-  // Candidate rows: key slot, and the start of the row's first window / its group.
-  const slots: number[] = [];
-  const starts: number[] = [];
-  const groups: number[] = [];
+  const I = q.intervalSec;
+  // Candidate rows in typed columns (no per-row objects): key slot, and the start of the row's
+  // first window / its k·W group.
+  let cap = Math.max(64, keys.size);
+  let cSlot = new Int32Array(cap);
+  let cStart = new Float64Array(cap);
+  let cGroup = new Float64Array(cap);
+  let n = 0;
+  const push = (slot: number, start: number, group: number) => {
+    if (n === cap) {
+      cap *= 2;
+      const a = new Int32Array(cap);
+      a.set(cSlot);
+      cSlot = a;
+      const b = new Float64Array(cap);
+      b.set(cStart);
+      cStart = b;
+      const c = new Float64Array(cap);
+      c.set(cGroup);
+      cGroup = c;
+    }
+    cSlot[n] = slot;
+    cStart[n] = start;
+    cGroup[n] = group;
+    n++;
+  };
   if (first <= last) {
-    const I = q.intervalSec;
-    for (let slot = 0; slot < keys.slotLimit; slot++) {
-      const key = keys.keys[slot];
+    const limit = keys.slotLimit;
+    const table = keys.keys;
+    const oldestOf = keys.oldest;
+    const newestOf = keys.newest;
+    const start = s.start;
+    const prev = s.prev;
+    const next = s.next;
+    const filter = q.filter;
+    for (let slot = 0; slot < limit; slot++) {
+      const key = table[slot];
       if (key === undefined) continue;
-      const oldest = keys.oldest[slot]!;
-      if (s.start[oldest]! > last || s.start[keys.newest[slot]!]! < first) continue;
+      const oldest = oldestOf[slot]!;
+      const newest = newestOf[slot]!;
+      if (start[oldest]! > last || start[newest]! < first) continue;
       // The key's oldest window inside the range.
       let r: number;
-      if (s.start[oldest]! >= first) r = oldest;
+      if (start[oldest]! >= first) r = oldest;
       else {
-        r = keys.newest[slot]!;
-        while (s.prev[r] !== NONE && s.start[s.prev[r]!]! >= first) r = s.prev[r]!;
+        r = newest;
+        while (prev[r] !== NONE && start[prev[r]!]! >= first) r = prev[r]!;
       }
-      if (s.start[r]! > last) continue;
-      if (!q.filter(key)) continue;
+      if (start[r]! > last) continue;
+      if (!filter(key)) continue;
       if (I === 0) {
-        slots.push(slot);
-        starts.push(s.start[r]!);
-        groups.push(0);
+        push(slot, start[r]!, 0);
         continue;
       }
       // One row per k·W-aligned group that holds at least one window of the range.
       let group = Number.NaN;
-      for (; r !== NONE && s.start[r]! <= last; r = s.next[r]!) {
-        const g = Math.floor(s.start[r]! / I) * I;
+      for (; r !== NONE && start[r]! <= last; r = next[r]!) {
+        const g = Math.floor(start[r]! / I) * I;
         if (g === group) continue;
         group = g;
-        slots.push(slot);
-        starts.push(Math.max(g, first));
-        groups.push(g);
+        push(slot, Math.max(g, first), g);
       }
     }
   }
 
-  const n = slots.length;
-  const ids = slots.map((slot) => keys.ids[slot]!);
-  let less: (a: number, b: number) => boolean;
+  // Sort key: a small-integer primary (the bucket, newest first; or the name's rank) and ties
+  // broken by id (desc for time, asc for names), then start desc (DESIGN §4).
+  const ids = new Float64Array(n);
+  for (let i = 0; i < n; i++) ids[i] = keys.ids[cSlot[i]!]!;
+  const primary = new Int32Array(n);
+  let groups: number;
+  let tieLess: (a: number, b: number) => boolean;
   if (q.sort === "time") {
-    less = (a, b) => starts[a]! > starts[b]! || (starts[a] === starts[b] && ids[a]! > ids[b]!);
+    // Starts are W-aligned bucket starts within [first, last].
+    for (let i = 0; i < n; i++) primary[i] = Math.round((last - cStart[i]!) / W);
+    groups = Math.max(0, Math.round((last - first) / W) + 1);
+    tieLess = (a, b) => ids[a]! > ids[b]!;
   } else {
-    // Rank the distinct names once, so the sort compares numbers (names are interned and few).
+    // Rank the distinct names once (names are interned and few), so the sort compares numbers.
     const field = sortField[q.sort];
-    const names = slots.map((slot) => field(keys.keys[slot]!));
-    const distinct = [...new Set(names)].sort(compareUtf8);
-    const rankOf = new Map(distinct.map((v, i) => [v, i]));
-    const rank = names.map((v) => rankOf.get(v)!);
-    less = (a, b) =>
-      rank[a]! < rank[b]! ||
-      (rank[a] === rank[b] && (ids[a]! < ids[b]! || (ids[a] === ids[b] && starts[a]! > starts[b]!)));
+    const index = new Map<string, number>();
+    const names: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = field(keys.keys[cSlot[i]!]!);
+      let t = index.get(v);
+      if (t === undefined) {
+        t = names.length;
+        index.set(v, t);
+        names.push(v);
+      }
+      primary[i] = t;
+    }
+    const order = names.map((_, t) => t).sort((a, b) => compareUtf8(names[a]!, names[b]!));
+    const rankOf = new Int32Array(names.length);
+    for (let r = 0; r < order.length; r++) rankOf[order[r]!] = r;
+    for (let i = 0; i < n; i++) primary[i] = rankOf[primary[i]!]!;
+    groups = names.length;
+    tieLess = (a, b) => ids[a]! < ids[b]! || (ids[a] === ids[b] && cStart[a]! > cStart[b]!);
   }
   const { from, to } = pageBounds(n, q.page);
-  const order = topK(n, to, less).slice(from, to);
-  const I = q.intervalSec;
-  const rows = order.map((i) =>
+  const page = selectPage(n, primary, groups, from, to, tieLess);
+  const rows = Array.from(page, (i) =>
     I === 0
-      ? aggregateRow(store, slots[i]!, first, last, 0)
-      : aggregateRow(store, slots[i]!, Math.max(first, groups[i]!), Math.min(last, groups[i]! + I - W), I),
+      ? aggregateRow(store, cSlot[i]!, first, last, 0)
+      : aggregateRow(store, cSlot[i]!, Math.max(first, cGroup[i]!), Math.min(last, cGroup[i]! + I - W), I),
   );
   return { rows, meta: pageMeta(n, q.page) };
+}
+
+/**
+ * Positions `[from, to)` of the order (primary asc, then `tieLess`) of `n` items whose primary is
+ * a small integer below `groups`. A counting pass finds the primary values the page falls in; only
+ * the items of those groups are sorted, so a page costs O(n + g log g) for g items in its groups
+ * (DESIGN §5: no full sort to return one page). One group holding nearly everything falls back to
+ * a bounded heap.
+ */
+function selectPage(
+  n: number,
+  primary: Int32Array,
+  groups: number,
+  from: number,
+  to: number,
+  tieLess: (a: number, b: number) => boolean,
+): number[] {
+  if (from >= to) return [];
+  const counts = new Int32Array(groups);
+  for (let i = 0; i < n; i++) counts[primary[i]!]!++;
+  let before = 0;
+  let lo = 0;
+  while (before + counts[lo]! <= from) before += counts[lo++]!;
+  let hi = lo;
+  let upto = before + counts[lo]!;
+  while (upto < to) upto += counts[++hi]!;
+  const picked: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = primary[i]!;
+    if (p >= lo && p <= hi) picked.push(i);
+  }
+  const less = (a: number, b: number) => primary[a]! < primary[b]! || (primary[a] === primary[b] && tieLess(a, b));
+  const k = to - before;
+  const sorted = topK(picked.length, k, (x, y) => less(picked[x]!, picked[y]!)).map((x) => picked[x]!);
+  return sorted.slice(from - before, k);
 }
 
 /** Sums one key's windows with starts in [from, to] into a row (labels: strict intersection). */
