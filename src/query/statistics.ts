@@ -98,9 +98,17 @@ interface Acc {
   readonly id: number;
   lastBucket: number;
   readonly x: number[];
-  /** allowedIn, allowedOut, deniedIn, deniedOut, passedIn, passedOut. */
-  readonly v: number[][];
+  /**
+   * Six values per point, interleaved (allowedIn, allowedOut, deniedIn, deniedOut, passedIn,
+   * passedOut): one push per point instead of six arrays, split once at the end.
+   */
+  readonly v: number[];
 }
+
+/** Per-line facts read once per query (lines repeat in every bucket). */
+const LINE_SKIP = 0;
+const LINE_COUNT = 1;
+const LINE_WITH_ACTION = 2;
 
 /**
  * Statistics.List (goldmane-spec §7, DESIGN §4):
@@ -155,56 +163,78 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
   // Policies with a rule of the requested action in the range (Policy grouping with an action).
   const withAction = new Set<number>();
 
-  const accs = new Map<number, Acc>();
+  // Indexed by policy id (Policy grouping) or line id (PolicyRule): ids are small integers.
+  const accOf: (Acc | undefined)[] = [];
+  const accs: Acc[] = [];
+  // Per line: what to do with its rows (LINE_*), the result id it counts to, and its pair offset.
+  const lineState: number[] = [];
+  const lineTarget: number[] = [];
+  const linePair: number[] = [];
   const [inAt, outAt] =
     q.type === STATISTIC_PACKET_COUNT
       ? [STAT_PACKETS_IN, STAT_PACKETS_OUT]
       : q.type === STATISTIC_BYTE_COUNT
         ? [STAT_BYTES_IN, STAT_BYTES_OUT]
         : [STAT_LIVE_IN, STAT_LIVE_OUT];
+  const classify = (line: number): number => {
+    const policy = stats.linePolicy(line);
+    const isPolicyLine = stats.lineDirection(line) === DIRECTION_ANY;
+    const action = stats.lineAction(line);
+    let state = LINE_SKIP;
+    if (matchesPolicy(policy)) {
+      if (byPolicy) {
+        if (isPolicyLine) state = LINE_COUNT;
+        else if (m.action !== 0 && action === m.action) state = LINE_WITH_ACTION;
+      } else if (!isPolicyLine && (m.action === 0 || action === m.action)) state = LINE_COUNT;
+    }
+    lineState[line] = state;
+    lineTarget[line] = byPolicy ? policy : line;
+    linePair[line] = action === ACTION_ALLOW ? 0 : action === ACTION_DENY ? 2 : action === ACTION_PASS ? 4 : -1;
+    return state;
+  };
 
   for (let b = from; b < to; b += W) {
     const bs = q.scope ? bucketFromWindows(store, stats, b, q.scope) : stats.bucket(b);
     if (!bs) continue;
     const n = bs.size;
+    const lines = bs.lines;
+    const counters = bs.counters;
     for (let r = 0; r < n; r++) {
-      const line = bs.lines[r]!;
-      const policy = stats.linePolicy(line);
-      const isPolicyLine = stats.lineDirection(line) === DIRECTION_ANY;
-      const action = stats.lineAction(line);
-      if (!matchesPolicy(policy)) continue;
-      let id: number;
-      if (byPolicy) {
-        if (!isPolicyLine) {
-          if (m.action !== 0 && action === m.action) withAction.add(policy);
-          continue;
-        }
-        id = policy;
-      } else {
-        if (isPolicyLine || (m.action !== 0 && action !== m.action)) continue;
-        id = line;
+      const line = lines[r]!;
+      const state = lineState[line] ?? classify(line);
+      if (state === LINE_SKIP) continue;
+      const id = lineTarget[line]!;
+      if (state === LINE_WITH_ACTION) {
+        withAction.add(id);
+        continue;
       }
-      let acc = accs.get(id);
-      if (!acc) {
-        acc = { id, lastBucket: Number.NaN, x: [], v: [[], [], [], [], [], []] };
-        accs.set(id, acc);
+      let acc = accOf[id];
+      if (acc === undefined) {
+        acc = { id, lastBucket: Number.NaN, x: [], v: [] };
+        accOf[id] = acc;
+        accs.push(acc);
       }
       if (acc.lastBucket !== b && (q.timeSeries || acc.x.length === 0)) {
         acc.x.push(b);
-        for (const arr of acc.v) arr.push(0);
+        acc.v.push(0, 0, 0, 0, 0, 0);
       }
       acc.lastBucket = b;
-      const pair = action === ACTION_ALLOW ? 0 : action === ACTION_DENY ? 2 : action === ACTION_PASS ? 4 : -1;
+      const pair = linePair[line]!;
       if (pair < 0) continue; // ActionUnspecified: the entry exists, with zero counts (spec §7.2)
+      const at = acc.v.length - 6 + pair;
       const base = r * STAT_COUNTERS;
-      const last = acc.x.length - 1;
-      acc.v[pair]![last]! += bs.counters[base + inAt]!;
-      acc.v[pair + 1]![last]! += bs.counters[base + outAt]!;
+      acc.v[at]! += counters[base + inAt]!;
+      acc.v[at + 1]! += counters[base + outAt]!;
     }
   }
 
   const rows: StatisticsRow[] = [];
-  for (const acc of accs.values()) {
+  const column = (v: number[], k: number): number[] => {
+    const out = new Array<number>(v.length / 6);
+    for (let i = 0; i < out.length; i++) out[i] = v[6 * i + k]!;
+    return out;
+  };
+  for (const acc of accs) {
     if (byPolicy && m.action !== 0 && !withAction.has(acc.id)) continue;
     const policy = byPolicy ? acc.id : stats.linePolicy(acc.id);
     rows.push({
@@ -217,12 +247,12 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
       direction: byPolicy ? DIRECTION_ANY : stats.lineDirection(acc.id),
       groupBy: q.groupBy,
       type: q.type,
-      allowedIn: acc.v[0]!,
-      allowedOut: acc.v[1]!,
-      deniedIn: acc.v[2]!,
-      deniedOut: acc.v[3]!,
-      passedIn: acc.v[4]!,
-      passedOut: acc.v[5]!,
+      allowedIn: column(acc.v, 0),
+      allowedOut: column(acc.v, 1),
+      deniedIn: column(acc.v, 2),
+      deniedOut: column(acc.v, 3),
+      passedIn: column(acc.v, 4),
+      passedOut: column(acc.v, 5),
       x: q.timeSeries ? acc.x : null,
     });
   }
