@@ -4,12 +4,15 @@
  * build), so the figure is what a caller waits for minus the transport.
  */
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext } from "@connectrpc/connect";
+import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
   Action,
   FilterHintsRequestSchema,
   FilterType,
   FlowListRequestSchema,
+  Flows,
+  Statistics,
   SortBy,
   StatisticsGroupBy,
   StatisticsRequestSchema,
@@ -25,7 +28,17 @@ import { statisticsService } from "../../src/server/statistics-service.js";
 import { percentile, type BenchRow } from "./report.js";
 import { encodedKeys, steadyRing, type SteadyRing } from "./ring.js";
 
-const CTX = {} as HandlerContext;
+/** A handler context as Connect builds it for a gRPC call (context values at their defaults). */
+function handlerContext(service: DescService, method: DescMethod): HandlerContext {
+  return createHandlerContext({
+    service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: `/${service.typeName}/${method.name}`,
+    contextValues: createContextValues(),
+  });
+}
 
 /** Times `fn` `iterations` times after `warmup` calls; returns milliseconds per call. */
 export async function timeIt(fn: () => unknown, iterations: number, warmup: number): Promise<number[]> {
@@ -51,12 +64,15 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
   const list = listMethod(agg);
   const hints = filterHintsMethod(agg);
   const stats = statisticsService({ aggregator: agg }).list!;
+  const listCtx = handlerContext(Flows, Flows.method.list);
+  const hintsCtx = handlerContext(Flows, Flows.method.filterHints);
+  const statsCtx = handlerContext(Statistics, Statistics.method.list);
   const L = (init: Parameters<typeof create<typeof FlowListRequestSchema>>[1]) => {
     const req: FlowListRequest = create(FlowListRequestSchema, init);
     return {
-      run: () => list(req, CTX),
+      run: () => list(req, listCtx),
       size: () => {
-        const r = list(req, CTX);
+        const r = list(req, listCtx);
         return `${r.flows.length} rows of ${r.meta!.totalResults}`;
       },
     };
@@ -64,15 +80,15 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
   const H = (type: FilterType) => {
     const req: FilterHintsRequest = create(FilterHintsRequestSchema, { type, pageSize: 100n });
     return {
-      run: () => hints(req, CTX),
-      size: () => `${hints(req, CTX).meta!.totalResults} values`,
+      run: () => hints(req, hintsCtx),
+      size: () => `${hints(req, hintsCtx).meta!.totalResults} values`,
     };
   };
   const S = (groupBy: StatisticsGroupBy, timeSeries: boolean) => {
     const req: StatisticsRequest = create(StatisticsRequestSchema, { type: StatisticType.PacketCount, groupBy, timeSeries });
     const collect = async () => {
       let n = 0;
-      for await (const _ of stats(req, CTX) as AsyncIterable<unknown>) n++;
+      for await (const _ of stats(req, statsCtx) as AsyncIterable<unknown>) n++;
       return n;
     };
     return { run: collect, size: async () => `${await collect()} results` };
