@@ -75,7 +75,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       for (const e of log[resource]) if (e.rv > since) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
       const w = { res, since };
       watchers[resource].add(w);
-      req.on("close", () => watchers[resource].delete(w));
+      res.on("close", () => watchers[resource].delete(w));
       return;
     }
     if (failing[resource] > 0) {
