@@ -27,10 +27,10 @@ interface LoadResult {
 }
 
 /** Runs the load generator in its own process against `port`. */
-export function runLoad(port: number, o: IngestOptions, windowSec: number): Promise<LoadResult> {
+export function runLoad(port: number, o: IngestOptions, windowSec: number, live = false): Promise<LoadResult> {
   const now = Math.floor(Date.now() / 1000);
   const startSec = Math.floor(now / windowSec) * windowSec - 4 * windowSec;
-  const args = JSON.stringify({ port, streams: o.streams, keys: o.keys, seconds: o.seconds, inFlight: o.inFlight, startSec, windowSec });
+  const args = JSON.stringify({ port, streams: o.streams, keys: o.keys, seconds: o.seconds, inFlight: o.inFlight, startSec, windowSec, live });
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "loadgen.ts"), args], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
@@ -75,7 +75,7 @@ export async function benchIngest(o: IngestOptions): Promise<BenchRow[]> {
       name: `ingest/tributary ${name}`,
       value: rate,
       unit: "flows/s",
-      target: name === "fast lane" ? "≥ 100,000" : undefined,
+      target: name === "fast lane" ? `≥ 100,000: ${rate >= 100_000 ? "met" : "NOT met"}` : undefined,
       note: `${r.receipts} receipted in ${r.elapsed.toFixed(1)} s over ${o.streams} streams; List accounts for ${packets} (${ok ? "nothing lost" : "MISMATCH"}); ${list.flows.length} keys`,
     });
     await t.server.close();
@@ -86,6 +86,7 @@ export async function benchIngest(o: IngestOptions): Promise<BenchRow[]> {
   await sink.close();
   rates.sink = s.receipts / s.elapsed;
   rows.push({ name: "ingest/connect-node decode-only sink", value: rates.sink, unit: "flows/s", note: `${s.receipts} receipted in ${s.elapsed.toFixed(1)} s` });
-  rows.push({ name: "ingest/ratio fast lane ÷ sink", value: rates["fast lane"]! / rates.sink, unit: "×", target: "≥ 3" });
+  const ratio = rates["fast lane"]! / rates.sink;
+  rows.push({ name: "ingest/ratio fast lane ÷ sink", value: ratio, unit: "×", target: `≥ 3: ${ratio >= 3 ? "met" : "NOT met"}` });
   return rows;
 }

@@ -6,7 +6,7 @@
  * receipts. Prints one JSON line with the result.
  */
 import * as http2 from "node:http2";
-import { encodeUpdate, workloadKeys } from "./workload.js";
+import { encodeUpdate, patchableUpdate, workloadKeys } from "./workload.js";
 
 interface Args {
   port: number;
@@ -16,6 +16,8 @@ interface Args {
   inFlight: number;
   startSec: number;
   windowSec: number;
+  /** Start times follow the clock (the filling bucket), so rollovers have data to stream. */
+  live?: boolean;
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -25,10 +27,19 @@ const keys = workloadKeys(args.keys, 7);
 interface Template {
   frame: Buffer;
   endOffset: number;
+  /** Offset of the start_time varint (live mode), else -1. */
+  startOffset: number;
 }
 
 /** Frames with a sentinel end_time whose 5 varint bytes are patched per message. */
 const templates: Template[] = keys.map((k, i) => {
+  if (args.live) {
+    const u = patchableUpdate(k);
+    const frame = Buffer.alloc(5 + u.bytes.length);
+    frame.writeUInt32BE(u.bytes.length, 1);
+    frame.set(u.bytes, 5);
+    return { frame, endOffset: 5 + u.endOffset, startOffset: 5 + u.startOffset };
+  }
   const start = args.startSec - (i % 4) * args.windowSec;
   const msg = encodeUpdate(k, start, END_BASE);
   const frame = Buffer.alloc(5 + msg.length);
@@ -38,7 +49,7 @@ const templates: Template[] = keys.map((k, i) => {
   patchEnd(sentinel, 0, END_BASE);
   const at = frame.indexOf(sentinel, 5);
   if (at < 0) throw new Error("sentinel not found");
-  return { frame, endOffset: at };
+  return { frame, endOffset: at, startOffset: -1 };
 });
 
 function patchEnd(buf: Buffer, off: number, v: number): void {
@@ -77,10 +88,12 @@ async function runStream(idx: number, deadline: number): Promise<{ sent: number;
       continue;
     }
     const parts: Buffer[] = [];
+    const nowSec = Math.floor(Date.now() / 1000);
     for (let i = 0; i < batch; i++, seq++) {
       const t = templates[seq % templates.length]!;
       // Patched in place: Buffer.concat below copies it before the next patch.
       patchEnd(t.frame, t.endOffset, END_BASE + Math.floor(seq / templates.length) + 1);
+      if (t.startOffset >= 0) patchEnd(t.frame, t.startOffset, nowSec);
       parts.push(t.frame);
     }
     sent += batch;
