@@ -263,6 +263,10 @@ empty lists are left unset so the server's default applies.
 - name: OFFLOAD_INTERVAL
   value: {{ . | quote }}
 {{- end }}
+{{- if kindIs "bool" $v.offload.exclusive }}
+- name: OFFLOAD_EXCLUSIVE
+  value: {{ $v.offload.exclusive | toString | quote }}
+{{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
 {{- end }}
