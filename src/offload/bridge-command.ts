@@ -52,7 +52,7 @@ export function registerOffloadBridgeCommand(program: Command): void {
     .option("--ca <file>", "PEM CA bundle to verify the collector")
     .option("--cert <file>", "PEM client certificate for the collector (mTLS)")
     .option("--key <file>", "PEM private key of --cert")
-    .option("--token <token>", "bearer token for the collector")
+    .option("--token <token>", "session token for the collector (base64, sent as tributary-session-bin)")
     .option("--tap-host <h>", "address the AddSession taps bind to", "")
     .option("--replay-horizon <duration>", "how far back Flows are replayed after a reconnect", "5m")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))

@@ -136,7 +136,8 @@ export function createOffloadBridge(config: BridgeConfig, deps: OffloadBridgeDep
         transport: sharedCollector,
         log,
         nowSec,
-        headers: config.collectorAuth?.token ? { authorization: `Bearer ${config.collectorAuth.token}` } : undefined,
+        // A session token (issue 8) as `tributary session issue` prints it (base64 of the binary token).
+        headers: config.collectorAuth?.token ? { "tributary-session-bin": config.collectorAuth.token } : undefined,
         onSent: (n, replay) => metrics.flowsSent.inc({ node, replay: String(replay) }, n),
         onReconnect: () => metrics.reconnects.inc({ node }),
       }),

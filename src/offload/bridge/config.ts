@@ -23,7 +23,7 @@ export interface CollectorAuth {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
-  /** Bearer token, sent as `authorization: Bearer <token>`. */
+  /** Session token (base64), sent in the `tributary-session-bin` header. */
   token?: string;
   /** Skip server certificate verification (the in-process loopback connection only). */
   insecureSkipVerify?: boolean;
@@ -64,7 +64,8 @@ export const BRIDGE_DEFAULTS = {
 } as const;
 
 /**
- * Parses a device spec: a SessionTable URL with optional bridge options in its query string,
+ * Parses a device spec: a SessionTable URL (`http://`/`grpc://` = h2c, `https://`/`grpcs://` =
+ * TLS) with optional bridge options in its query string,
  * which are removed before the URL is used: `node=<name>` (default: the bridge's node),
  * `dialect=opi|v1`, `exclusive=true|false`, `ipv4=le|be`, `tap=<port>`. Example:
  * `http://10.0.0.5:9000?node=worker-1&dialect=v1&tap=9001`.
@@ -76,7 +77,8 @@ export function parseDeviceSpec(spec: string, defaults: { node: string; dialect:
   } catch {
     throw new Error(`device: not a URL, got "${spec}"`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`device: must be http:// or https://, got "${spec}"`);
+  const scheme = { "http:": "http:", "https:": "https:", "grpc:": "http:", "grpcs:": "https:" }[url.protocol];
+  if (!scheme) throw new Error(`device: must be http://, https://, grpc:// (h2c) or grpcs:// (TLS), got "${spec}"`);
   const q = url.searchParams;
   const known = new Set(["node", "dialect", "exclusive", "ipv4", "tap"]);
   for (const k of q.keys()) if (!known.has(k)) throw new Error(`device: unknown option "${k}" in "${spec}" (node, dialect, exclusive, ipv4, tap)`);
@@ -94,7 +96,6 @@ export function parseDeviceSpec(spec: string, defaults: { node: string; dialect:
   }
   const node = q.get("node") ?? defaults.node;
   if (node === "") throw new Error(`device: no node name for "${spec}" (set --node / OFFLOAD_NODE or ?node=)`);
-  url.search = "";
-  const base = url.toString().replace(/\/$/, "");
+  const base = `${scheme}//${url.host}${url.pathname}`.replace(/\/$/, "");
   return { url: base, name: url.host, node, dialect, exclusive: exclusiveText === null ? defaults.exclusive : exclusiveText === "true", ipv4Order: ipv4, tapPort };
 }

@@ -91,3 +91,14 @@ describe("mergeFlows / toFlowUpdate", () => {
     expect([u.flow!.startTime, u.flow!.endTime]).toEqual([100n, 115n]);
   });
 });
+
+describe("parseDeviceSpec", () => {
+  it("reads options from the query and accepts grpc:// schemes", async () => {
+    const { parseDeviceSpec } = await import("../../../../src/offload/bridge/index.js");
+    const d = { node: "n0", dialect: "opi" as const, exclusive: false };
+    expect(parseDeviceSpec("grpc://[fd00::7]:50052", d)).toMatchObject({ url: "http://[fd00::7]:50052", name: "[fd00::7]:50052", node: "n0", dialect: "opi" });
+    expect(parseDeviceSpec("https://dpu:1?node=w1&dialect=v1&exclusive=true&ipv4=be&tap=9001", d)).toMatchObject({ url: "https://dpu:1", node: "w1", dialect: "v1", exclusive: true, ipv4Order: "be", tapPort: 9001 });
+    expect(() => parseDeviceSpec("http://dpu:1?color=red", d)).toThrow(/unknown option "color"/);
+    expect(() => parseDeviceSpec("ftp://dpu", d)).toThrow(/must be http/);
+  });
+});
