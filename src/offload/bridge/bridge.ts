@@ -136,7 +136,7 @@ export function createOffloadBridge(config: BridgeConfig, deps: OffloadBridgeDep
         transport: sharedCollector,
         log,
         nowSec,
-        // A session token (issue 8) as `tributary session issue` prints it (base64 of the binary token).
+        // A session token (issue 8) as `tributary token issue` prints it (base64 of the binary token).
         headers: config.collectorAuth?.token ? { "tributary-session-bin": config.collectorAuth.token } : undefined,
         onSent: (n, replay) => metrics.flowsSent.inc({ node, replay: String(replay) }, n),
         onReconnect: () => metrics.reconnects.inc({ node }),
