@@ -5,8 +5,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { EXPLANATION } from "./explanation.js";
 import { benchIngest } from "./ingest-bench.js";
+import { benchQueriesOn, buildSteadyRing } from "./query-bench.js";
 import { table, type BenchRow } from "./report.js";
+import { benchHeap, benchRollover } from "./store-bench.js";
+import { benchStreams } from "./stream-bench.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const only = process.argv.slice(2);
@@ -14,7 +18,22 @@ const want = (area: string) => only.length === 0 || only.includes(area);
 
 const rows: BenchRow[] = [];
 const t0 = Date.now();
-if (want("ingest")) rows.push(...(await benchIngest({ streams: 4, keys: 5000, seconds: 10, inFlight: 4096 })));
+const load = { streams: 4, keys: 5000, seconds: 10, inFlight: 4096 };
+if (want("ingest")) rows.push(...(await benchIngest(load)));
+if (want("streams")) rows.push(...(await benchStreams(load, 100)));
+if (want("query") || want("rollover")) {
+  if (want("query")) {
+    const small = buildSteadyRing(10_000);
+    rows.push({ name: "query/10k ring build", value: small.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
+    rows.push(...(await benchQueriesOn(small, "10k", 100, false)));
+  }
+  const big = buildSteadyRing(100_000);
+  rows.push({ name: "query/100k ring build", value: big.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
+  if (want("query")) rows.push(...(await benchQueriesOn(big, "100k", 50, true)));
+  // After the queries, on the same ring: rollovers keep it in steady state.
+  if (want("rollover")) rows.push(...benchRollover(big, 60, "100k keys"));
+}
+if (want("heap")) rows.push(...benchHeap(100_000));
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const header = [
@@ -24,6 +43,7 @@ const header = [
   `Command: \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (took ${((Date.now() - t0) / 1000).toFixed(0)} s). Figures vary between runs on this shared VM; compare ratios within one run.`,
   "",
 ];
-const out = header.join("\n") + table(rows) + "\n";
+const out = header.join("\n") + "\n" + table(rows) + "\n" + EXPLANATION;
 process.stdout.write(out);
 if (only.length === 0) fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), out);
+
