@@ -24,6 +24,8 @@ export class LabelSets {
   private readonly byRaw = new Map<string, number>();
   private readonly intersections = new Map<string, number>();
   private nextId = 1;
+  /** Sets created since the last sweep (candidates for it). */
+  private unreferenced: number[] = [];
 
   constructor() {
     this.byId.set(EMPTY_LABELS, { values: [], canonical: "[]", refs: Number.POSITIVE_INFINITY });
@@ -50,6 +52,8 @@ export class LabelSets {
     if (existing !== undefined) return existing;
     const id = this.nextId++;
     this.byId.set(id, { values: Object.freeze(values), canonical, refs: 0 });
+    // Not referenced yet: the next sweep forgets it unless a window takes it by then.
+    this.unreferenced.push(id);
     this.byCanonical.set(canonical, id);
     return id;
   }
@@ -97,11 +101,16 @@ export class LabelSets {
 
   /**
    * Forgets sets that no window references (interned for a flow that was then not stored, or an
-   * intermediate intersection). Called once per rollover; O(live sets).
+   * intermediate intersection). Called once per rollover; O(sets created since the last one).
    */
   sweep(): void {
-    for (const [id, s] of this.byId) {
-      if (s.refs <= 0) {
+    // Only sets created since the last sweep can be unreferenced (a set whose last reference
+    // goes is deleted by unref at once), so this is O(new sets), not O(all sets).
+    const ids = this.unreferenced;
+    this.unreferenced = [];
+    for (const id of ids) {
+      const s = this.byId.get(id);
+      if (s !== undefined && s.refs <= 0) {
         this.byId.delete(id);
         this.byCanonical.delete(s.canonical);
       }
