@@ -13,6 +13,8 @@ import { normalizeTimeRange } from "../query/time-range.js";
 import { queryContext } from "./flows-list.js";
 import { kCallAuth } from "../auth/index.js";
 import { int, toConnectError, type QueryContext } from "./parse-request.js";
+import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
+import { encodeStatisticsResult } from "./statistics-encode.js";
 
 export interface StatisticsDeps {
   aggregator: Aggregator;
@@ -78,7 +80,9 @@ export function statisticsService(deps: StatisticsDeps): Partial<ServiceImpl<typ
         yield create(StatisticsResultSchema, {});
         throw new ConnectError("No statistics matching request", Code.NotFound);
       }
-      for (const r of rows) yield statisticsResult(r);
+      // Binary codecs get pre-encoded results (no bigint per value); JSON gets ordinary messages.
+      const binary = wantsBinary(ctx.requestHeader.get("content-type"));
+      for (const r of rows) yield binary ? preEncoded(StatisticsResultSchema, encodeStatisticsResult(r)) : statisticsResult(r);
     },
   };
 }

@@ -1,22 +1,27 @@
 /**
  * Query latency on steady-state rings (goldmane-spec §9.2 `BenchmarkRingQuery`): List, FilterHints
  * and Statistics measured through the method modules (request parse + query + protobuf result
- * build), so the figure is what a caller waits for minus the transport.
+ * build + binary serialisation as Connect does it for a gRPC client), so the figure is what a
+ * caller waits for minus the transport.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
   Action,
   FilterHintsRequestSchema,
+  FilterHintsResultSchema,
   FilterType,
+  FlowListResultSchema,
   FlowListRequestSchema,
   Flows,
   Statistics,
   SortBy,
   StatisticsGroupBy,
   StatisticsRequestSchema,
+  StatisticsResultSchema,
   StatisticType,
+  type StatisticsResult,
   type FilterHintsRequest,
   type FlowListRequest,
   type StatisticsRequest,
@@ -36,6 +41,7 @@ function handlerContext(service: DescService, method: DescMethod): HandlerContex
     protocolName: "grpc",
     requestMethod: "POST",
     url: `/${service.typeName}/${method.name}`,
+    requestHeader: { "content-type": "application/grpc" },
     contextValues: createContextValues(),
   });
 }
@@ -70,7 +76,8 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
   const L = (init: Parameters<typeof create<typeof FlowListRequestSchema>>[1]) => {
     const req: FlowListRequest = create(FlowListRequestSchema, init);
     return {
-      run: () => list(req, listCtx),
+      // Serialised as Connect would for a gRPC client, so encoding cost is measured too.
+      run: () => toBinary(FlowListResultSchema, list(req, listCtx)),
       size: () => {
         const r = list(req, listCtx);
         return `${r.flows.length} rows of ${r.meta!.totalResults}`;
@@ -80,7 +87,7 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
   const H = (type: FilterType) => {
     const req: FilterHintsRequest = create(FilterHintsRequestSchema, { type, pageSize: 100n });
     return {
-      run: () => hints(req, hintsCtx),
+      run: () => toBinary(FilterHintsResultSchema, hints(req, hintsCtx)),
       size: () => `${hints(req, hintsCtx).meta!.totalResults} values`,
     };
   };
@@ -88,7 +95,10 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
     const req: StatisticsRequest = create(StatisticsRequestSchema, { type: StatisticType.PacketCount, groupBy, timeSeries });
     const collect = async () => {
       let n = 0;
-      for await (const _ of stats(req, statsCtx) as AsyncIterable<unknown>) n++;
+      for await (const r of stats(req, statsCtx) as AsyncIterable<StatisticsResult>) {
+        toBinary(StatisticsResultSchema, r);
+        n++;
+      }
       return n;
     };
     return { run: collect, size: async () => `${await collect()} results` };
