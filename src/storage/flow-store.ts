@@ -122,7 +122,10 @@ export class FlowStore {
   /** Remembers what a signature resolved to (after the full decode). */
   rememberEncoded(signature: string, slot: number, src: number, dst: number): void {
     if (this.encodedFlows.size >= 2 * this.options.maxKeys + 1024) this.encodedFlows.clear();
-    this.encodedFlows.set(signature, { slot, id: this.keys.ids[slot]!, src, dst });
+    // The scanner builds the signature by concatenation (a cons-string tree); the memo keeps it as
+    // long as the key lives, so store a flat copy (latin1 round trip: the signature is bytes).
+    const flat = Buffer.from(signature, "latin1").toString("latin1");
+    this.encodedFlows.set(flat, { slot, id: this.keys.ids[slot]!, src, dst });
   }
 
   /**
