@@ -95,11 +95,12 @@ export class FlowStore {
    * identity string is the only authority on key equality.
    */
   keySlotFor(key: FlowKeyModel): number | undefined {
-    const signature = keyString(key, traceString(key.enforced, key.pending));
+    const trace = traceString(key.enforced, key.pending);
+    const signature = keyString(key, trace);
     const slot = this.keys.lookup(signature);
     if (slot !== undefined) return slot;
     if (this.keys.size >= this.options.maxKeys) return undefined;
-    return this.keys.insert(signature, key);
+    return this.keys.insert(signature, key, undefined, trace);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { FlowKeyModel, PolicyHitModel } from "../model/flow.js";
+import { traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
 import type { StringPool } from "./string-pool.js";
 
@@ -13,6 +14,13 @@ export class KeyTable {
   keys: (FlowKeyModel | undefined)[] = [];
   ids: number[] = [];
   signatures: string[] = [];
+  /** The canonical trace string of each slot's key (the key into {@link traces}). */
+  private traceOf: string[] = [];
+  /**
+   * Interned policy traces: keys share traces heavily (a few dozen policies, many workloads), so
+   * each distinct trace's hit objects exist once, reference-counted by the keys using them.
+   */
+  private readonly traces = new Map<string, { enforced: readonly PolicyHitModel[]; pending: readonly PolicyHitModel[]; refs: number }>();
   newest = new Int32Array(0);
   oldest = new Int32Array(0);
   private freeSlots: number[] = [];
@@ -49,13 +57,14 @@ export class KeyTable {
    * Adds a key (its strings interned) and returns its slot. `id` restores a key from a snapshot
    * with the id it had; later keys still get larger ids than any restored one.
    */
-  insert(signature: string, key: FlowKeyModel, id?: number): number {
+  insert(signature: string, key: FlowKeyModel, id?: number, trace = traceString(key.enforced, key.pending)): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       if (this.high === this.newest.length) this.grow();
       slot = this.high++;
     }
-    this.keys[slot] = this.internKey(key);
+    this.keys[slot] = this.internKey(key, trace);
+    this.traceOf[slot] = trace;
     if (id === undefined) this.ids[slot] = this.nextId++;
     else {
       this.ids[slot] = id;
@@ -73,7 +82,8 @@ export class KeyTable {
     const key = this.keys[slot];
     if (!key) return;
     this.bySignature.delete(this.signatures[slot]!);
-    this.releaseKey(key);
+    this.releaseKey(key, this.traceOf[slot]!);
+    this.traceOf[slot] = "";
     this.keys[slot] = undefined;
     this.signatures[slot] = "";
     this.freeSlots.push(slot);
@@ -111,8 +121,18 @@ export class KeyTable {
     if (h.trigger) this.releaseHit(h.trigger);
   }
 
-  private internKey(k: FlowKeyModel): FlowKeyModel {
+  private internKey(k: FlowKeyModel, trace: string): FlowKeyModel {
     const p = this.pool;
+    let t = this.traces.get(trace);
+    if (t === undefined) {
+      t = {
+        enforced: Object.freeze(k.enforced.map((h) => this.internHit(h))),
+        pending: Object.freeze(k.pending.map((h) => this.internHit(h))),
+        refs: 0,
+      };
+      this.traces.set(trace, t);
+    }
+    t.refs++;
     return Object.freeze({
       sourceName: p.acquire(k.sourceName),
       sourceNamespace: p.acquire(k.sourceNamespace),
@@ -128,12 +148,12 @@ export class KeyTable {
       proto: p.acquire(k.proto),
       reporter: k.reporter,
       action: k.action,
-      enforced: Object.freeze(k.enforced.map((h) => this.internHit(h))),
-      pending: Object.freeze(k.pending.map((h) => this.internHit(h))),
+      enforced: t.enforced,
+      pending: t.pending,
     });
   }
 
-  private releaseKey(k: FlowKeyModel): void {
+  private releaseKey(k: FlowKeyModel, trace: string): void {
     const p = this.pool;
     p.release(k.sourceName);
     p.release(k.sourceNamespace);
@@ -143,7 +163,11 @@ export class KeyTable {
     p.release(k.destServiceNamespace);
     p.release(k.destServicePortName);
     p.release(k.proto);
-    for (const h of k.enforced) this.releaseHit(h);
-    for (const h of k.pending) this.releaseHit(h);
+    const t = this.traces.get(trace);
+    if (t !== undefined && --t.refs === 0) {
+      this.traces.delete(trace);
+      for (const h of t.enforced) this.releaseHit(h);
+      for (const h of t.pending) this.releaseHit(h);
+    }
   }
 }

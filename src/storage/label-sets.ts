@@ -1,25 +1,48 @@
 import { compareUtf8 } from "../model/compare.js";
+import { StringPool } from "./string-pool.js";
 
 /** The id of the empty label set; never freed. */
 export const EMPTY_LABELS = 0;
 
 interface LabelSet {
   readonly values: readonly string[];
-  readonly canonical: string;
+  readonly hash: number;
   refs: number;
 }
 
-const MEMO_LIMIT = 1 << 16;
+const MEMO_LIMIT = 1 << 14;
+
+/** FNV-1a over the values (with a separator between them): the index key of a sorted set. */
+function hashValues(values: readonly string[]): number {
+  let h = 0x811c9dc5;
+  for (const v of values) {
+    for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0xffff, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * Interned label sets. A set is stored once, sorted byte-wise and de-duplicated (Goldmane returns
  * labels sorted, goldmane-spec §2.4), and referenced by a small integer id from every window that
  * carries it. Ids are reference-counted by the windows and never reused, so memo tables can check
  * staleness by looking the id up.
+ *
+ * Memory (DESIGN §5): label strings are pooled (the same `app=…` appears in many sets) and sets
+ * are indexed by a hash of their values, verified on lookup, rather than by a canonical string
+ * that would repeat every label once more.
  */
 export class LabelSets {
   private readonly byId = new Map<number, LabelSet>();
-  private readonly byCanonical = new Map<string, number>();
+  /** Hash of a set's values → the ids with that hash (almost always one). */
+  private readonly byHash = new Map<number, number | number[]>();
+  private readonly strings = new StringPool();
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
   private readonly intersections = new Map<string, number>();
@@ -28,8 +51,7 @@ export class LabelSets {
   private unreferenced: number[] = [];
 
   constructor() {
-    this.byId.set(EMPTY_LABELS, { values: [], canonical: "[]", refs: Number.POSITIVE_INFINITY });
-    this.byCanonical.set("[]", EMPTY_LABELS);
+    this.byId.set(EMPTY_LABELS, { values: [], hash: hashValues([]), refs: Number.POSITIVE_INFINITY });
   }
 
   /** Looks up or creates the set for a received label list (does not take a reference). */
@@ -45,17 +67,39 @@ export class LabelSets {
     return id;
   }
 
+  private find(values: readonly string[], hash: number): number | undefined {
+    const at = this.byHash.get(hash);
+    if (at === undefined) return undefined;
+    for (const id of typeof at === "number" ? [at] : at) {
+      if (sameValues(this.byId.get(id)!.values, values)) return id;
+    }
+    return undefined;
+  }
+
   private internSorted(values: string[]): number {
     if (values.length === 0) return EMPTY_LABELS;
-    const canonical = JSON.stringify(values);
-    const existing = this.byCanonical.get(canonical);
+    const hash = hashValues(values);
+    const existing = this.find(values, hash);
     if (existing !== undefined) return existing;
     const id = this.nextId++;
-    this.byId.set(id, { values: Object.freeze(values), canonical, refs: 0 });
+    const pooled = Object.freeze(values.map((v) => this.strings.acquire(v)));
+    this.byId.set(id, { values: pooled, hash, refs: 0 });
+    const at = this.byHash.get(hash);
+    this.byHash.set(hash, at === undefined ? id : typeof at === "number" ? [at, id] : [...at, id]);
     // Not referenced yet: the next sweep forgets it unless a window takes it by then.
     this.unreferenced.push(id);
-    this.byCanonical.set(canonical, id);
     return id;
+  }
+
+  private forget(id: number, set: LabelSet): void {
+    this.byId.delete(id);
+    const at = this.byHash.get(set.hash);
+    if (at === id || at === undefined) this.byHash.delete(set.hash);
+    else if (typeof at !== "number") {
+      const rest = at.filter((x) => x !== id);
+      this.byHash.set(set.hash, rest.length === 1 ? rest[0]! : rest);
+    }
+    for (const v of set.values) this.strings.release(v);
   }
 
   /** Whether a set id still exists (memo entries may outlive the sets they point to). */
@@ -79,10 +123,7 @@ export class LabelSets {
     if (id === EMPTY_LABELS) return;
     const s = this.byId.get(id);
     if (!s) return;
-    if (--s.refs <= 0) {
-      this.byId.delete(id);
-      this.byCanonical.delete(s.canonical);
-    }
+    if (--s.refs <= 0) this.forget(id, s);
   }
 
   /** The interned intersection of two sets (memoised; does not take a reference). */
@@ -110,10 +151,7 @@ export class LabelSets {
     this.unreferenced = [];
     for (const id of ids) {
       const s = this.byId.get(id);
-      if (s !== undefined && s.refs <= 0) {
-        this.byId.delete(id);
-        this.byCanonical.delete(s.canonical);
-      }
+      if (s !== undefined && s.refs <= 0) this.forget(id, s);
     }
   }
 
