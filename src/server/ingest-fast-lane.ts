@@ -5,7 +5,10 @@ import { AuthError } from "../auth/index.js";
 import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
+import { encodeGrpcMessage, GRPC_OK, HEADER_BYTES, isGrpcProto, parseGrpcTimeout, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
 import { normalizeIp } from "./peer.js";
+
+export { parseGrpcTimeout } from "./grpc-frames.js";
 
 /** The one method the fast lane serves. */
 export const CONNECT_PATH = "/goldmane.FlowCollector/Connect";
@@ -33,26 +36,8 @@ export class FastLaneError extends Error {
   }
 }
 
-/** gRPC status OK (Connect's Code enum starts at Canceled = 1). */
-const GRPC_OK = 0;
-const HEADER_BYTES = 5;
 const RECEIPT_FRAME = Buffer.alloc(HEADER_BYTES); // an empty message: flag 0, length 0
 const RECEIPTS = Buffer.alloc(HEADER_BYTES * 4096);
-
-/** gRPC percent-encoding of grpc-message (spec: PROTOCOL-HTTP2 "Status-Message"). */
-function encodeGrpcMessage(msg: string): string {
-  return encodeURIComponent(msg).replace(/%20/g, " ");
-}
-
-/** Parses a grpc-timeout header ("10S", "500m", …) into milliseconds; undefined if absent/bad. */
-export function parseGrpcTimeout(v: string | string[] | undefined): number | undefined {
-  if (typeof v !== "string") return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
-  return n * unit[m[2]!]!;
-}
 
 /**
  * The ingest fast lane (DESIGN §5): `FlowCollector/Connect` over gRPC (HTTP/2, binary protobuf)
@@ -69,8 +54,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
 
   return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
     if (headers[":path"] !== CONNECT_PATH || headers[":method"] !== "POST") return false;
-    const ct = headers["content-type"];
-    if (ct !== "application/grpc" && ct !== "application/grpc+proto") return false;
+    if (!isGrpcProto(headers["content-type"])) return false;
     serve(stream, headers);
     return true;
   };
@@ -128,10 +112,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     }
 
     if (encoding !== "identity" && encoding !== "gzip") {
-      stream.respond(
-        { ":status": 200, "content-type": "application/grpc", "grpc-status": String(Code.Unimplemented), "grpc-message": encodeGrpcMessage(`unsupported grpc-encoding "${encoding}"`), "grpc-accept-encoding": "gzip,identity" },
-        { endStream: true },
-      );
+      refuseEncoding(stream, encoding);
       return;
     }
     try {
@@ -140,10 +121,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     } catch (e) {
       if (e instanceof FastLaneError || e instanceof AuthError) {
         finished = true;
-        stream.respond(
-          { ":status": 200, "content-type": "application/grpc", "grpc-status": String(e.code), "grpc-message": encodeGrpcMessage(e.message) },
-          { endStream: true },
-        );
+        respondTrailersOnly(stream, e.code, e.message);
         return;
       }
       throw e;
