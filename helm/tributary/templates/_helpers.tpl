@@ -167,6 +167,10 @@ empty lists are left unset so the server's default applies.
 - name: INGEST_FAST_LANE
   value: {{ $v.config.ingestFastLane | toString | quote }}
 {{- end }}
+{{- if kindIs "bool" $v.config.streamFastLane }}
+- name: STREAM_FAST_LANE
+  value: {{ $v.config.streamFastLane | toString | quote }}
+{{- end }}
 {{- with $v.config.shutdownTimeout }}
 - name: SHUTDOWN_TIMEOUT
   value: {{ . | quote }}
