@@ -1,6 +1,7 @@
 import { ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
+import type * as net from "node:net";
 import type { Registry } from "prom-client";
 import { ConfigError } from "../config/parse.js";
 import type { Clock } from "../model/time.js";
@@ -54,6 +55,12 @@ export interface Auth {
    * the peer IP. Throws {@link AuthError} to refuse the stream.
    */
   ingestNodeOf(headers: http2.IncomingHttpHeaders, peerIp: string): string;
+  /**
+   * Decides a fast-lane call from its raw HTTP/2 headers (`:path` names the method) exactly as
+   * {@link interceptor} decides a Connect call; `socket` is the connection, for its TLS client
+   * certificate. Throws {@link AuthError} to refuse the call.
+   */
+  authorizeHeaders(headers: http2.IncomingHttpHeaders, socket?: net.Socket): CallAuth;
   /** tributary.session.v1.SessionService. */
   readonly sessionService: ReturnType<typeof sessionService>;
   /** Starts polling the key, revocation and bootstrap files. */
@@ -142,6 +149,17 @@ export function createAuth(config: AuthConfig, deps: AuthDeps): Auth {
       const values = base(req);
       values.set(kClientCertificate, clientCertificateOf(req));
       return values;
+    },
+    authorizeHeaders(headers, socket) {
+      return authorize({
+        path: String(headers[":path"] ?? ""),
+        header: (n) => {
+          const v = headers[n];
+          return Array.isArray(v) ? v.join(",") : v;
+        },
+        // The same certificate the Connect path reads from the request's socket.
+        clientCertificate: socket ? clientCertificateOf({ socket } as http2.Http2ServerRequest) : undefined,
+      });
     },
     ingestNodeOf(headers, peerIp) {
       const a = authorize({

@@ -1,3 +1,4 @@
+import type * as http2 from "node:http2";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -14,6 +15,7 @@ import { flowsService } from "./flows-service.js";
 import { createHealthServer, type HealthReporter } from "./health.js";
 import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
+import { createStreamFastLane } from "./stream-fast-lane.js";
 import { loadTlsMaterial, tlsServerOptions, watchTlsFiles } from "./tls.js";
 import { periodicSnapshots, restoreSnapshotFile, writeSnapshotFile } from "./snapshot-file.js";
 import { createMetricsServer } from "./metrics-http.js";
@@ -89,9 +91,24 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
     fallback: createStaticAssets(),
   });
-  const fastLane = config.ingestFastLane
+  const ingestLane = config.ingestFastLane
     ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal, nodeOf: auth.ingestNodeOf })
     : undefined;
+  const streamLane = config.streamFastLane
+    ? createStreamFastLane({
+        aggregator,
+        hub: streams,
+        log: log.child({ module: "stream" }),
+        maxMessageBytes: config.maxMessageBytes,
+        shutdownSignal: shutdown.signal,
+        authorize: (headers, socket) => auth.authorizeHeaders(headers, socket),
+      })
+    : undefined;
+  // The listener takes one raw-stream hook: each lane declines what it does not serve.
+  const fastLane =
+    ingestLane && streamLane
+      ? (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => ingestLane(stream, headers) || streamLane(stream, headers)
+      : (ingestLane ?? streamLane);
   const tlsPaths = { certPath: config.serverCertPath, keyPath: config.serverKeyPath, caPath: config.caCertPath, minVersion: config.tlsMinVersion };
   const tlsOn = config.serverCertPath !== "";
   // Read now, so a missing file stops start-up with the variable's name (a ConfigError).

@@ -15,8 +15,11 @@ import { wireUpdate } from "../helpers/wire-flows.js";
 const T0 = 1_700_000_010;
 const W = 1;
 
+// gRPC runs against both stream paths (DESIGN §5): the fast lane (STREAM_FAST_LANE=true, the
+// default) and Connect; the other protocols are always served by Connect.
 const transports: Record<string, (baseUrl: string) => Transport> = {
-  grpc: (baseUrl) => createGrpcTransport({ baseUrl }),
+  "grpc (fast lane)": (baseUrl) => createGrpcTransport({ baseUrl }),
+  "grpc (Connect)": (baseUrl) => createGrpcTransport({ baseUrl }),
   "grpc-web-h1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
   "grpc-web-h2": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
   "connect-h1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1" }),
@@ -77,9 +80,12 @@ async function openSynced(t: TestServer, transport: Transport, signal: AbortSign
   return it;
 }
 
+/** The server settings of a transport's row: only "grpc (Connect)" turns the fast lane off. */
+const laneEnv = (proto: string) => ({ STREAM_FAST_LANE: proto === "grpc (Connect)" ? "false" : "true" });
+
 describe.each(Object.keys(transports))("Flows.Stream over %s", (proto) => {
   it("backfills, then receives the live batch of each rollover; cancelling frees the stream", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s" }, T0);
+    ts = await startTestServer({ AGGREGATION_WINDOW: "1s", ...laneEnv(proto) }, T0);
     const t = ts;
     await ingest(t.baseUrl, [wireUpdate(T0 - 5, { sourceName: "marker" }), wireUpdate(T0 - 3, { sourceName: "history" })]);
     const ac = new AbortController();
@@ -101,10 +107,19 @@ describe.each(Object.keys(transports))("Flows.Stream over %s", (proto) => {
   });
 });
 
-describe("Flows.Stream errors and limits", () => {
+// Each case on its own protocol (Connect's), then over gRPC on both stream paths.
+describe.each([
+  ["own protocol", undefined],
+  ["gRPC, fast lane", "true"],
+  ["gRPC, Connect", "false"],
+] as const)("Flows.Stream errors and limits (%s)", (_name, fastLane) => {
+  const env = (e: Record<string, string>) => ({ ...e, STREAM_FAST_LANE: fastLane ?? "true" });
+  /** The case's own transport, or gRPC in the gRPC rows. */
+  const over = (own: Transport, baseUrl: string) => (fastLane === undefined ? own : createGrpcTransport({ baseUrl }));
+
   it("rejects an aggregation_interval other than 0 or W with INVALID_ARGUMENT naming the field", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s" }, T0);
-    const client = createClient(Flows, createConnectTransport({ baseUrl: ts.baseUrl, httpVersion: "1.1" }));
+    ts = await startTestServer(env({ AGGREGATION_WINDOW: "1s" }), T0);
+    const client = createClient(Flows, over(createConnectTransport({ baseUrl: ts.baseUrl, httpVersion: "1.1" }), ts.baseUrl));
     const err = await codeOf((async () => {
       for await (const _ of client.stream({ aggregationInterval: 15n })) break;
     })());
@@ -113,7 +128,7 @@ describe("Flows.Stream errors and limits", () => {
   });
 
   it("MAX_STREAMS: one stream too many gets RESOURCE_EXHAUSTED; the slot frees when a stream ends", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s", MAX_STREAMS: "1" }, T0);
+    ts = await startTestServer(env({ AGGREGATION_WINDOW: "1s", MAX_STREAMS: "1" }), T0);
     const t = ts;
     await ingest(t.baseUrl, [wireUpdate(T0 - 5, { sourceName: "marker" })]);
     const transport = createGrpcTransport({ baseUrl: t.baseUrl });
@@ -132,10 +147,10 @@ describe("Flows.Stream errors and limits", () => {
   });
 
   it("a live stream that falls behind its queue bound ends with RESOURCE_EXHAUSTED and is counted", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s", STREAM_QUEUE_SIZE: "1" }, T0);
+    ts = await startTestServer(env({ AGGREGATION_WINDOW: "1s", STREAM_QUEUE_SIZE: "1" }), T0);
     const t = ts;
     await ingest(t.baseUrl, [wireUpdate(T0 - 5, { sourceName: "marker" })]);
-    const it = await openSynced(t, createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2" }), new AbortController().signal);
+    const it = await openSynced(t, over(createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2" }), t.baseUrl), new AbortController().signal);
     // Three results in one batch against a queue of one: rendered in one slice, before the
     // consumer can take any, so the overflow is deterministic.
     await ingest(t.baseUrl, ["a", "b", "c"].map((s) => wireUpdate(T0 - 1, { sourceName: s })));
@@ -148,11 +163,11 @@ describe("Flows.Stream errors and limits", () => {
   });
 
   it("filters with the List rules over the wire", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s" }, T0);
+    ts = await startTestServer(env({ AGGREGATION_WINDOW: "1s" }), T0);
     const t = ts;
     await ingest(t.baseUrl, [wireUpdate(T0 - 5, { sourceName: "marker" }), wireUpdate(T0 - 4, { sourceName: "other" })]);
     const ac = new AbortController();
-    const it = await openSynced(t, createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" }), ac.signal, {
+    const it = await openSynced(t, over(createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" }), t.baseUrl), ac.signal, {
       filter: { sourceNames: [{ value: "mark", type: MatchType.Fuzzy }, { value: "wanted", type: MatchType.Exact }] },
     });
     await ingest(t.baseUrl, [wireUpdate(T0 - 1, { sourceName: "unwanted" }), wireUpdate(T0 - 1, { sourceName: "wanted" })]);
@@ -162,7 +177,7 @@ describe("Flows.Stream errors and limits", () => {
   });
 
   it("server close ends open streams with UNAVAILABLE", async () => {
-    ts = await startTestServer({ AGGREGATION_WINDOW: "1s" }, T0);
+    ts = await startTestServer(env({ AGGREGATION_WINDOW: "1s" }), T0);
     const t = ts;
     await ingest(t.baseUrl, [wireUpdate(T0 - 5, { sourceName: "marker" })]);
     const it = await openSynced(t, createGrpcTransport({ baseUrl: t.baseUrl }), new AbortController().signal);
@@ -173,9 +188,12 @@ describe("Flows.Stream errors and limits", () => {
   });
 });
 
-describe("Flows.Stream on the real clock", () => {
+describe.each([
+  ["fast lane", "true"],
+  ["Connect", "false"],
+])("Flows.Stream on the real clock (gRPC, %s)", (_name, fastLane) => {
   it("delivers a live batch when the aggregator's own timer rolls over (W = 1 s)", async () => {
-    const config = loadServeConfig({ HOST: "127.0.0.1", PORT: "0", HEALTH_ENABLED: "false", SHUTDOWN_TIMEOUT: "2s", AGGREGATION_WINDOW: "1s" });
+    const config = loadServeConfig({ HOST: "127.0.0.1", PORT: "0", HEALTH_ENABLED: "false", SHUTDOWN_TIMEOUT: "2s", AGGREGATION_WINDOW: "1s", STREAM_FAST_LANE: fastLane });
     real = createTributaryServer(config, { log: silentLogger(), clock: systemClock, registry: new Registry() });
     const { port } = await real.listen();
     const baseUrl = `http://127.0.0.1:${port}`;
