@@ -1,12 +1,15 @@
 /**
  * Flows.Stream consumers for the stream benchmark, run in their own process
- * (`tsx test/bench/stream-clients.ts '<json args>'`): N subscriptions over @connectrpc/connect-node
- * gRPC, each consuming as fast as it can. Prints "ready" once every call is open, and on SIGTERM
- * one JSON line with the results received.
+ * (`tsx test/bench/stream-clients.ts '<json args>'`): N gRPC subscriptions on raw HTTP/2 streams
+ * (one session), each reading as fast as it can and counting messages by their frame headers
+ * without decoding them — the consumers must cost the shared 2-core machine as little as
+ * possible, so the figure is the server's cost, not the clients'. Prints "ready" once every call
+ * has its response headers, and on SIGTERM one JSON line with the results received.
  */
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Flows } from "../../src/gen/goldmane/api_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import * as http2 from "node:http2";
+import { create } from "@bufbuild/protobuf";
+import { FlowStreamRequestSchema } from "../../src/gen/goldmane/api_pb.js";
 
 interface Args {
   port: number;
@@ -16,33 +19,52 @@ interface Args {
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
-const client = createClient(Flows, createGrpcTransport({ baseUrl: `http://127.0.0.1:${args.port}` }));
-const abort = new AbortController();
+const session = http2.connect(`http://127.0.0.1:${args.port}`);
+session.on("error", () => undefined);
 let received = 0;
 let errors = 0;
 let open = 0;
 
-const one = async (i: number) => {
-  const filter = args.filtered ? { destNamespaces: [{ value: `team-${i % 20}` }] } : undefined;
-  try {
-    const call = client.stream({ filter }, { signal: abort.signal, onHeader: () => ++open === args.streams && process.stdout.write("ready\n") });
-    for await (const _ of call) received++;
-  } catch (e) {
-    if (!abort.signal.aborted) {
-      errors++;
-      process.stderr.write(`stream ${i}: ${String(e)}\n`);
-    }
-  }
-};
+function frame(payload: Uint8Array): Buffer {
+  const b = Buffer.alloc(5 + payload.length);
+  b.writeUInt32BE(payload.length, 1);
+  b.set(payload, 5);
+  return b;
+}
 
-const all = Promise.all(Array.from({ length: args.streams }, (_, i) => one(i)));
-// Stay alive until told to stop, even if every stream ended early (e.g. RESOURCE_EXHAUSTED).
+const calls: http2.ClientHttp2Stream[] = [];
+for (let i = 0; i < args.streams; i++) {
+  const req = create(FlowStreamRequestSchema, args.filtered ? { filter: { destNamespaces: [{ value: `team-${i % 20}` }] } } : {});
+  const call = session.request({ ":method": "POST", ":path": "/goldmane.Flows/Stream", "content-type": "application/grpc", te: "trailers" });
+  calls.push(call);
+  let pending = Buffer.alloc(0);
+  call.on("response", () => {
+    if (++open === args.streams) process.stdout.write("ready\n");
+  });
+  call.on("data", (chunk: Buffer) => {
+    let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let pos = 0;
+    while (buf.length - pos >= 5) {
+      const len = buf.readUInt32BE(pos + 1);
+      if (buf.length - pos - 5 < len) break;
+      pos += 5 + len;
+      received++;
+    }
+    pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : Buffer.alloc(0);
+    buf = pending;
+  });
+  call.on("trailers", (t) => {
+    if (t["grpc-status"] !== "0") errors++;
+  });
+  call.on("error", () => undefined);
+  call.end(frame(toBinary(FlowStreamRequestSchema, req)));
+}
+
 const keepAlive = setInterval(() => {}, 1 << 30);
 process.on("SIGTERM", () => {
-  abort.abort();
-  void all.then(() => {
-    clearInterval(keepAlive);
-    process.stdout.write(JSON.stringify({ received, errors, open }) + "\n");
-    process.exit(0);
-  });
+  for (const c of calls) c.close(http2.constants.NGHTTP2_CANCEL);
+  session.close();
+  clearInterval(keepAlive);
+  process.stdout.write(JSON.stringify({ received, errors, open }) + "\n");
+  process.exit(0);
 });
