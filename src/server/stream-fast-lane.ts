@@ -99,9 +99,11 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
     } catch (e) {
       if (e instanceof AuthError) {
         respondTrailersOnly(stream, e.code, e.message);
-        return;
+      } else {
+        log.error({ err: e }, "fast-lane stream authorisation failed");
+        respondTrailersOnly(stream, Code.Internal, "internal error");
       }
-      throw e;
+      return;
     }
     if (deps.shutdownSignal.aborted) {
       respondTrailersOnly(stream, Code.Unavailable, "server is shutting down");
@@ -196,8 +198,7 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
     stream.on("end", () => {
       if (finished) return;
       if (received === 0) return finish(Code.Unimplemented, "protocol error: missing input message for server_streaming method");
-      if (want < 0 || received < want) return finish(Code.Internal, "stream ended inside a message");
-      if (received > want) return finish(Code.Internal, "stream ended inside a message");
+      if (received !== want) return finish(Code.Internal, "stream ended inside a message");
       let req: FlowStreamRequest;
       try {
         req = decodeRequest(Buffer.concat(chunks, received), encoding);
