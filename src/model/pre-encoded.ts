@@ -80,12 +80,42 @@ export class WireWriter {
     return this.tag(field, WIRE_LEN).uvarint(b.length).bytes(b);
   }
 
-  /** A packed repeated int64 field of non-negative values; omitted when empty. */
+  /**
+   * A packed repeated int64 field; omitted when empty. Sized first and written in place: a
+   * Statistics time series is millions of values, most of them small.
+   */
   packedField(field: number, xs: readonly number[]): this {
     if (xs.length === 0) return this;
-    const inner = new WireWriter();
-    for (const v of xs) inner.int64(v);
-    return this.messageField(field, inner.finish());
+    let size = 0;
+    let simple = true;
+    for (let i = 0; i < xs.length; i++) {
+      const v = xs[i]!;
+      if (v < 0x80 && v >= 0) size += 1;
+      else if (v >= 0 && v < 0x10000000) size += v < 0x4000 ? 2 : v < 0x200000 ? 3 : 4;
+      else {
+        simple = false;
+        break;
+      }
+    }
+    if (!simple) {
+      const inner = new WireWriter();
+      for (const v of xs) inner.int64(v);
+      return this.messageField(field, inner.finish());
+    }
+    this.tag(field, WIRE_LEN).uvarint(size);
+    this.ensure(size);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < xs.length; i++) {
+      let v = xs[i]!;
+      while (v >= 0x80) {
+        b[p++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      b[p++] = v;
+    }
+    this.pos = p;
+    return this;
   }
 
   finish(): Uint8Array {
