@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { FlowKeySchema, FlowSchema, FlowUpdateSchema, PolicyTraceSchema, type FlowUpdate } from "../../gen/goldmane/api_pb.js";
+import { FlowSchema, FlowUpdateSchema, type FlowUpdate } from "../../gen/goldmane/api_pb.js";
+import { keyToProto } from "../../model/convert.js";
 import type { MappedFlow } from "./flow-mapper.js";
 
 /** The largest int64: uint64 sums beyond it are clamped when encoded (reference §3.1). */
@@ -39,24 +40,8 @@ export function toFlowUpdate(f: MappedFlow, startSec: number, endSec: number): F
   const k = f.key;
   return create(FlowUpdateSchema, {
     flow: create(FlowSchema, {
-      Key: create(FlowKeySchema, {
-        sourceName: k.sourceName,
-        sourceNamespace: k.sourceNamespace,
-        sourceType: k.sourceType,
-        destName: k.destName,
-        destNamespace: k.destNamespace,
-        destType: k.destType,
-        destPort: BigInt(k.destPort),
-        destServiceName: k.destServiceName,
-        destServiceNamespace: k.destServiceNamespace,
-        destServicePortName: k.destServicePortName,
-        destServicePort: BigInt(k.destServicePort),
-        proto: k.proto,
-        reporter: k.reporter,
-        action: k.action,
-        // Offload carries no policy information (reference §3.3).
-        policies: create(PolicyTraceSchema, {}),
-      }),
+      // Offload carries no policy information (reference §3.3): an empty trace.
+      Key: keyToProto({ ...k, enforced: [], pending: [] }),
       startTime: BigInt(startSec),
       endTime: BigInt(endSec),
       sourceLabels: f.sourceLabels,
