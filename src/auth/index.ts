@@ -1,4 +1,5 @@
 import { ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import type { ServeConfig } from "../config/serve-config.js";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
@@ -23,20 +24,21 @@ export { compressPublicKey, generateP256Key, importCompressedKey, parsePrivateKe
 export { PROOF_HEADER, PROOF_TIME_HEADER, proofHeaders, SESSION_HEADER } from "./proof.js";
 export { decodeBinaryHeader, encodeToken, issueToken, parseVerb, uuidString, verbName, verifyToken, type Session, type TokenClaims } from "./token.js";
 
-/** The settings of the auth component (a slice of ServeConfig). */
-export interface AuthConfig {
-  readonly authMode: AuthMode;
-  readonly authIssuerKeyPath: string;
-  readonly authClockSkewMs: number;
-  readonly authMaxTtlMs: number;
-  readonly authAllowBearer: boolean;
-  readonly authRevokedPath: string;
-  readonly authBootstrapPath: string;
-  readonly authKubernetes: string;
-  readonly authKubernetesAudiences: readonly string[];
-  readonly authReloadIntervalMs: number;
-  readonly caCertPath: string;
-}
+/** The settings of the auth component: a slice of ServeConfig, so the two cannot drift apart. */
+export type AuthConfig = Pick<
+  ServeConfig,
+  | "authMode"
+  | "authIssuerKeyPath"
+  | "authClockSkewMs"
+  | "authMaxTtlMs"
+  | "authAllowBearer"
+  | "authRevokedPath"
+  | "authBootstrapPath"
+  | "authKubernetes"
+  | "authKubernetesAudiences"
+  | "authReloadIntervalMs"
+  | "caCertPath"
+>;
 
 export interface AuthDeps {
   clock: Clock;
