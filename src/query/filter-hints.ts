@@ -90,10 +90,7 @@ const EMITTERS: Readonly<Record<number, Emit>> = {
  * `first`/`last` from {@link wholeBuckets}). Walks the key's windows from the newest.
  */
 export function keyHasWindowIn(store: FlowStore, slot: number, first: number, last: number): boolean {
-  const s = store.series;
-  let r = store.keys.newest[slot]!;
-  while (r !== NONE && s.start[r]! > last) r = s.prev[r]!;
-  return r !== NONE && s.start[r]! >= first;
+  return store.oldestWindowIn(slot, first, last) !== NONE;
 }
 
 /**

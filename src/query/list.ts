@@ -75,26 +75,15 @@ export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
   if (first <= last) {
     const limit = keys.slotLimit;
     const table = keys.keys;
-    const oldestOf = keys.oldest;
-    const newestOf = keys.newest;
     const start = s.start;
-    const prev = s.prev;
     const next = s.next;
     const filter = q.filter;
     for (let slot = 0; slot < limit; slot++) {
       const key = table[slot];
       if (key === undefined) continue;
-      const oldest = oldestOf[slot]!;
-      const newest = newestOf[slot]!;
-      if (start[oldest]! > last || start[newest]! < first) continue;
-      // The key's oldest window inside the range.
-      let r: number;
-      if (start[oldest]! >= first) r = oldest;
-      else {
-        r = newest;
-        while (prev[r] !== NONE && start[prev[r]!]! >= first) r = prev[r]!;
-      }
-      if (start[r]! > last) continue;
+      // The key's oldest window inside the range (the shared selection rule).
+      let r = store.oldestWindowIn(slot, first, last);
+      if (r === NONE) continue;
       if (!filter(key)) continue;
       if (I === 0) {
         push(slot, start[r]!, 0);

@@ -200,6 +200,26 @@ export class FlowStore {
     return "stored";
   }
 
+  /**
+   * The key's oldest window whose bucket starts in [first, last], or NONE: the key-selection rule
+   * that List, FilterHints and scoped Statistics share (only buckets wholly inside a query's
+   * range count, DESIGN §4). O(1) when the range reaches back past the key's oldest window (the
+   * default query), else O(windows inside the range).
+   */
+  oldestWindowIn(slot: number, first: number, last: number): number {
+    const start = this.series.start;
+    const prev = this.series.prev;
+    const oldest = this.keys.oldest[slot]!;
+    const newest = this.keys.newest[slot]!;
+    if (oldest === NONE || start[oldest]! > last || start[newest]! < first) return NONE;
+    let r = oldest;
+    if (start[oldest]! < first) {
+      r = newest;
+      while (prev[r] !== NONE && start[prev[r]!]! >= first) r = prev[r]!;
+    }
+    return start[r]! <= last ? r : NONE;
+  }
+
   /** Start of the oldest bucket whose dedup claims are still kept. */
   get claimHorizonStart(): number {
     return Math.max(this.ring.oldestStart, this.ring.currentStart - this.claimBuckets * this.windowSec);
