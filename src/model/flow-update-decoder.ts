@@ -1,6 +1,11 @@
 import { COUNTERS, KIND_END_OF_TIER, type FlowKeyModel, type IngestFlow, type PolicyHitModel } from "./flow.js";
 import type { ConvertResult, MalformedReason } from "./convert.js";
 import { sortHits } from "./flow-key.js";
+import { DecodeError, WireReader } from "./wire-reader.js";
+
+export { DecodeError } from "./wire-reader.js";
+
+const TWO_32 = 4294967296;
 
 /**
  * A decoder specialised for `goldmane.FlowUpdate` (DESIGN §5, the ingest fast lane): bytes go
@@ -12,21 +17,11 @@ import { sortHits } from "./flow-key.js";
  * are defaults.
  */
 
-/** Thrown for bytes that are not a valid protobuf encoding of FlowUpdate. */
-export class DecodeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DecodeError";
-  }
-}
-
 class Malformed extends Error {
   constructor(readonly reason: MalformedReason) {
     super(reason);
   }
 }
-
-const TWO_32 = 4294967296;
 
 interface HitAcc {
   kind: number;
@@ -72,164 +67,11 @@ interface FlowAcc {
   counters: number[];
 }
 
-/** Reader over one buffer. Positions are absolute; `end` bounds the current message. */
-class Reader {
-  pos = 0;
-  /** High 32 bits of the last varint64 read (unsigned), for range checks. */
-  hi = 0;
-  /** Low 32 bits of the last varint64 read (unsigned). */
-  lo = 0;
-  constructor(readonly buf: Uint8Array) {}
-
-  /** Reads a varint into lo/hi (up to 10 bytes). */
-  varint64(end: number): void {
-    const b = this.buf;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    let byte: number;
-    // Low 28 bits.
-    for (; shift < 28; shift += 7) {
-      if (this.pos >= end) throw new DecodeError("truncated varint");
-      byte = b[this.pos++]!;
-      lo |= (byte & 0x7f) << shift;
-      if (byte < 0x80) {
-        this.lo = lo >>> 0;
-        this.hi = 0;
-        return;
-      }
-    }
-    // Byte 5: 4 bits to lo, 3 bits to hi.
-    if (this.pos >= end) throw new DecodeError("truncated varint");
-    byte = b[this.pos++]!;
-    lo |= (byte & 0x0f) << 28;
-    hi = (byte & 0x7f) >> 4;
-    if (byte < 0x80) {
-      this.lo = lo >>> 0;
-      this.hi = hi >>> 0;
-      return;
-    }
-    for (shift = 3; shift <= 31; shift += 7) {
-      if (this.pos >= end) throw new DecodeError("truncated varint");
-      byte = b[this.pos++]!;
-      hi |= (byte & 0x7f) << shift;
-      if (byte < 0x80) {
-        this.lo = lo >>> 0;
-        this.hi = hi >>> 0;
-        return;
-      }
-    }
-    throw new DecodeError("varint longer than 10 bytes");
-  }
-
-  /** int64 as a number, or null when it cannot be represented exactly (|v| > 2^53 − 1). */
-  int64(end: number): number | null {
-    this.varint64(end);
-    const hi = this.hi;
-    const lo = this.lo;
-    if (hi & 0x80000000) {
-      // Negative two's complement: value = −(2^64 − (hi·2^32 + lo)).
-      const nlo = (~lo + 1) >>> 0;
-      const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
-      if (nhi >= 0x200000) return null;
-      return -(nhi * TWO_32 + nlo);
-    }
-    if (hi >= 0x200000) return null;
-    return hi * TWO_32 + lo;
-  }
-
-  /** int32/enum: the low 32 bits as a signed integer (as protobuf-es does). */
-  int32(end: number): number {
-    this.varint64(end);
-    return this.lo | 0;
-  }
-
-  /** A length prefix; returns the end of the delimited region. */
-  delimited(end: number): number {
-    this.varint64(end);
-    if (this.hi !== 0 || this.lo > end - this.pos) throw new DecodeError("length beyond end of message");
-    return this.pos + this.lo;
-  }
-
-  string(end: number): string {
-    const stop = this.delimited(end);
-    const b = this.buf;
-    let ascii = true;
-    for (let i = this.pos; i < stop; i++) {
-      if (b[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    const start = this.pos;
-    this.pos = stop;
-    if (ascii) return latin1(b, start, stop);
-    return utf8.decode(b.subarray(start, stop));
-  }
-
-  /** Skips a field of the given wire type. */
-  skip(wireType: number, fieldNo: number, end: number): void {
-    switch (wireType) {
-      case 0:
-        this.varint64(end);
-        return;
-      case 1:
-        if (end - this.pos < 8) throw new DecodeError("truncated fixed64");
-        this.pos += 8;
-        return;
-      case 2:
-        this.pos = this.delimited(end);
-        return;
-      case 5:
-        if (end - this.pos < 4) throw new DecodeError("truncated fixed32");
-        this.pos += 4;
-        return;
-      case 3: {
-        // A group: skip fields until the matching end-group tag.
-        for (;;) {
-          if (this.pos >= end) throw new DecodeError("unterminated group");
-          this.varint64(end);
-          const tag = this.lo;
-          const wt = tag & 7;
-          const no = tag >>> 3;
-          if (wt === 4) {
-            if (no !== fieldNo) throw new DecodeError("mismatched end group");
-            return;
-          }
-          this.skip(wt, no, end);
-        }
-      }
-      default:
-        throw new DecodeError(`invalid wire type ${wireType}`);
-    }
-  }
-}
-
-// Same decoder settings as protobuf-es (non-fatal, a leading U+FEFF is text).
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-
-function latin1(b: Uint8Array, start: number, stop: number): string {
-  const n = stop - start;
-  if (n === 0) return "";
-  if (n < 32) {
-    let s = "";
-    for (let i = start; i < stop; i++) s += String.fromCharCode(b[i]!);
-    return s;
-  }
-  return Buffer.from(b.buffer, b.byteOffset + start, n).latin1Slice(0, n);
-}
-
-declare global {
-  interface Buffer {
-    latin1Slice(start: number, end: number): string;
-  }
-}
-
 function expectWire(actual: number, expected: number, what: string): void {
   if (actual !== expected) throw new DecodeError(`${what}: wire type ${actual}, expected ${expected}`);
 }
 
-function readHit(r: Reader, end: number, h: HitAcc, depth: number): void {
+function readHit(r: WireReader, end: number, h: HitAcc, depth: number): void {
   if (depth > 64) throw new DecodeError("policy hit nesting too deep");
   while (r.pos < end) {
     r.varint64(end);
@@ -285,7 +127,7 @@ function readHit(r: Reader, end: number, h: HitAcc, depth: number): void {
   }
 }
 
-function readTrace(r: Reader, end: number, f: FlowAcc): void {
+function readTrace(r: WireReader, end: number, f: FlowAcc): void {
   while (r.pos < end) {
     r.varint64(end);
     const tag = r.lo;
@@ -304,7 +146,7 @@ function readTrace(r: Reader, end: number, f: FlowAcc): void {
   }
 }
 
-function readKey(r: Reader, end: number, f: FlowAcc): void {
+function readKey(r: WireReader, end: number, f: FlowAcc): void {
   while (r.pos < end) {
     r.varint64(end);
     const tag = r.lo;
@@ -395,7 +237,7 @@ function numberOr(v: number | null, slot: number): number {
 /** Counter state per counter: 0 ok, 1 negative, 2 too large. */
 const counterState = new Uint8Array(COUNTERS);
 
-function readFlow(r: Reader, end: number, f: FlowAcc): void {
+function readFlow(r: WireReader, end: number, f: FlowAcc): void {
   while (r.pos < end) {
     r.varint64(end);
     const tag = r.lo;
@@ -456,8 +298,7 @@ function toHit(h: HitAcc, depth: number): PolicyHitModel {
  * reason, exactly as `flowFromUpdate` would. Throws {@link DecodeError} for invalid encodings.
  */
 export function decodeFlowUpdate(bytes: Uint8Array, start = 0, end = bytes.length): ConvertResult {
-  const r = new Reader(bytes);
-  r.pos = start;
+  const r = new WireReader().reset(bytes, start);
   const f: FlowAcc = {
     hasFlow: false,
     hasKey: false,

@@ -1,6 +1,6 @@
 import { COUNTERS } from "./flow.js";
 import type { MalformedReason } from "./convert.js";
-import { DecodeError } from "./flow-update-decoder.js";
+import { DecodeError, latin1, WireReader } from "./wire-reader.js";
 
 /**
  * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without decoding any
@@ -49,76 +49,8 @@ export const SCANNED: ScannedFlow = {
 
 const TWO_32 = 4294967296;
 
-// Scanner state: module-level so the hot loop allocates no closures (scanning is synchronous).
-let buf: Uint8Array = new Uint8Array(0);
-let pos = 0;
-let lo = 0;
-let hi = 0;
-
-function varint(limit: number): void {
-  let l = 0;
-  let h = 0;
-  let b: number;
-  let shift = 0;
-  for (; shift < 28; shift += 7) {
-    if (pos >= limit) throw new DecodeError("truncated varint");
-    b = buf[pos++]!;
-    l |= (b & 0x7f) << shift;
-    if (b < 0x80) {
-      lo = l >>> 0;
-      hi = 0;
-      return;
-    }
-  }
-  if (pos >= limit) throw new DecodeError("truncated varint");
-  b = buf[pos++]!;
-  l |= (b & 0x0f) << 28;
-  h = (b & 0x7f) >> 4;
-  if (b < 0x80) {
-    lo = l >>> 0;
-    hi = h >>> 0;
-    return;
-  }
-  for (shift = 3; shift <= 31; shift += 7) {
-    if (pos >= limit) throw new DecodeError("truncated varint");
-    b = buf[pos++]!;
-    h |= (b & 0x7f) << shift;
-    if (b < 0x80) {
-      lo = l >>> 0;
-      hi = h >>> 0;
-      return;
-    }
-  }
-  throw new DecodeError("varint longer than 10 bytes");
-}
-
-function delimited(limit: number): number {
-  varint(limit);
-  if (hi !== 0 || lo > limit - pos) throw new DecodeError("length beyond end of message");
-  return pos + lo;
-}
-
-function skip(wt: number, limit: number): void {
-  if (wt === 0) varint(limit);
-  else if (wt === 1) {
-    if (limit - pos < 8) throw new DecodeError("truncated fixed64");
-    pos += 8;
-  } else if (wt === 2) pos = delimited(limit);
-  else if (wt === 5) {
-    if (limit - pos < 4) throw new DecodeError("truncated fixed32");
-    pos += 4;
-  } else throw new DecodeError(`invalid wire type ${wt}`);
-}
-
-/** An int64 varint just read, or NaN when it is beyond ±(2^53 − 1). */
-function int64Value(): number {
-  if (hi & 0x80000000) {
-    const nlo = (~lo + 1) >>> 0;
-    const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
-    return nhi >= 0x200000 ? Number.NaN : -(nhi * TWO_32 + nlo);
-  }
-  return hi >= 0x200000 ? Number.NaN : hi * TWO_32 + lo;
-}
+// One reader for every scan: the hot loop allocates nothing (scanning is synchronous).
+const r = new WireReader();
 
 /**
  * Signature of one side's label list: the exact bytes of its entries (tag, length, text). Entries
@@ -140,14 +72,14 @@ class LabelRun {
     } else if (tagStart === this.last) {
       this.last = stop;
     } else {
-      this.scattered += latin1(buf, this.first, this.last);
+      this.scattered += latin1(r.buf, this.first, this.last);
       this.first = tagStart;
       this.last = stop;
     }
   }
   signature(): string {
     if (this.first < 0) return this.scattered;
-    return this.scattered + latin1(buf, this.first, this.last);
+    return this.scattered + latin1(r.buf, this.first, this.last);
   }
 }
 
@@ -160,28 +92,27 @@ const state = new Uint8Array(COUNTERS);
  * would throw the same way).
  */
 export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): ScanResult {
-  buf = bytes;
-  pos = start;
+  r.reset(bytes, start);
   let flowStart = -1;
   let flowEnd = -1;
-  while (pos < end) {
-    varint(end);
-    const no = lo >>> 3;
-    const wt = lo & 7;
+  while (r.pos < end) {
+    r.varint64(end);
+    const no = r.lo >>> 3;
+    const wt = r.lo & 7;
     if (no === 1) {
       if (wt !== 2) throw new DecodeError("FlowUpdate.flow: wire type");
       if (flowStart >= 0) return "complex";
-      const stop = delimited(end);
-      flowStart = pos;
+      const stop = r.delimited(end);
+      flowStart = r.pos;
       flowEnd = stop;
-      pos = stop;
+      r.pos = stop;
     } else if (no === 0 || wt === 3 || wt === 4) {
       return "complex";
-    } else skip(wt, end);
+    } else r.skip(wt, no, end);
   }
   if (flowStart < 0) return "missing_flow";
 
-  pos = flowStart;
+  r.pos = flowStart;
   let keyStart = -1;
   let keyEnd = -1;
   let startSec = 0;
@@ -191,41 +122,42 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
   state.fill(0);
   const counters = SCANNED.counters;
   counters.fill(0);
-  while (pos < flowEnd) {
-    const tagStart = pos;
-    varint(flowEnd);
-    const no = lo >>> 3;
-    const wt = lo & 7;
+  while (r.pos < flowEnd) {
+    const tagStart = r.pos;
+    r.varint64(flowEnd);
+    const no = r.lo >>> 3;
+    const wt = r.lo & 7;
     if (no === 1) {
       if (wt !== 2) throw new DecodeError("Flow.Key: wire type");
       if (keyStart >= 0) return "complex";
-      const stop = delimited(flowEnd);
-      keyStart = pos;
+      const stop = r.delimited(flowEnd);
+      keyStart = r.pos;
       keyEnd = stop;
-      pos = stop;
+      r.pos = stop;
     } else if (no === 2 || no === 3) {
       if (wt !== 0) throw new DecodeError("Flow time: wire type");
-      varint(flowEnd);
-      if (no === 2) startSec = int64Value();
-      else endSec = int64Value();
+      // NaN marks a value beyond ±(2^53 − 1), reported below.
+      const v = r.int64(flowEnd) ?? Number.NaN;
+      if (no === 2) startSec = v;
+      else endSec = v;
     } else if (no === 4 || no === 5) {
       if (wt !== 2) throw new DecodeError("Flow labels: wire type");
-      const stop = delimited(flowEnd);
+      const stop = r.delimited(flowEnd);
       (no === 4 ? srcRun : dstRun).add(tagStart, stop);
-      pos = stop;
+      r.pos = stop;
     } else if (no >= 6 && no <= 12) {
       if (wt !== 0) throw new DecodeError("Flow counter: wire type");
-      varint(flowEnd);
+      r.varint64(flowEnd);
       const i = no - 6;
-      if (hi & 0x80000000) state[i] = 1;
-      else if (hi >= 0x200000) state[i] = 2;
+      if (r.hi & 0x80000000) state[i] = 1;
+      else if (r.hi >= 0x200000) state[i] = 2;
       else {
         state[i] = 0;
-        counters[i] = hi * TWO_32 + lo;
+        counters[i] = r.hi * TWO_32 + r.lo;
       }
     } else if (no === 0 || wt === 3 || wt === 4) {
       return "complex";
-    } else skip(wt, flowEnd);
+    } else r.skip(wt, no, flowEnd);
   }
   if (keyStart < 0) return "missing_key";
   let problem: MalformedReason | null = null;
@@ -236,20 +168,9 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
   if (problem === null && (Number.isNaN(startSec) || Number.isNaN(endSec))) problem = "invalid_number";
   const src = srcRun.signature();
   const dst = dstRun.signature();
-  SCANNED.signature = `${keyEnd - keyStart},${src.length}:` + latin1(buf, keyStart, keyEnd) + src + dst;
+  SCANNED.signature = `${keyEnd - keyStart},${src.length}:` + latin1(r.buf, keyStart, keyEnd) + src + dst;
   SCANNED.startSec = startSec;
   SCANNED.endSec = endSec;
   SCANNED.problem = problem;
   return "scanned";
-}
-
-function latin1(b: Uint8Array, start: number, stop: number): string {
-  const n = stop - start;
-  if (n === 0) return "";
-  if (n < 24) {
-    let s = "";
-    for (let i = start; i < stop; i++) s += String.fromCharCode(b[i]!);
-    return s;
-  }
-  return Buffer.from(b.buffer, b.byteOffset + start, n).latin1Slice(0, n);
 }
