@@ -5,6 +5,7 @@ import { parseDurationMs } from "../config/parse.js";
 import { systemClock } from "../model/time.js";
 import { createLogger, LOG_LEVELS } from "../observability/logger.js";
 import { BRIDGE_DEFAULTS, createOffloadBridge, parseDeviceSpec, type BridgeConfig } from "./bridge/index.js";
+import { stopSignal } from "../cli/stop-signal.js";
 
 interface BridgeOptions {
   collector: string;
@@ -84,15 +85,7 @@ export function registerOffloadBridgeCommand(program: Command): void {
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       const bridge = createOffloadBridge(config, { log, registry, clock: systemClock });
-      const stopped = new Promise<NodeJS.Signals>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          resolve(signal);
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
-      });
+      const stopped = stopSignal();
       const { taps } = await bridge.start();
       log.info({ module: "offload-bridge", taps: taps.map((t) => ({ device: t.device, port: t.address.port })) }, "offload bridge running");
       const signal = await stopped;

@@ -6,6 +6,7 @@ import { createLogger, LOG_LEVELS } from "../observability/logger.js";
 import { systemClock } from "./sim/clock.js";
 import { DEFAULT_SIM_CONFIG, resolveSimConfig } from "./sim/config.js";
 import { createOffloadSimServer } from "./sim/server.js";
+import { stopSignal } from "../cli/stop-signal.js";
 
 function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (text: string): number => {
@@ -116,15 +117,7 @@ export function registerOffloadSimCommand(program: Command): void {
         { host: opts.host, port: opts.port, tls, autoTick: true, metricsPort: opts.metricsPort },
         { clock: systemClock, registry, log },
       );
-      const stopped = new Promise<NodeJS.Signals>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals) => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          resolve(signal);
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
-      });
+      const stopped = stopSignal();
       const { rpc, metrics } = await server.listen();
       log.info(
         { module: "offload-sim", port: rpc.port, address: rpc.address, tls: tls !== undefined, metricsPort: metrics?.port, capacity: config.capacity, seed },
