@@ -6,14 +6,14 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 /**
  * Launches headless Chromium, or fails with how to install it: the UI tests must not skip
- * silently on a machine without a browser (CI installs it, see test/e2e/needs-chromium).
+ * silently on a machine without a browser (`npm run test:all` installs it: test/tools/setup.sh).
  */
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}: the web UI end-to-end tests need it. ` +
-        "Install it with `apt-get install -y --no-install-recommends chromium` (.ci/run does this because " +
-        "test/e2e/needs-chromium exists) or set CHROMIUM_PATH.",
+        "Install it with `apt-get install -y --no-install-recommends chromium` (`npm run test:all` does this " +
+        "through test/tools/setup.sh) or set CHROMIUM_PATH.",
     );
   }
   // No extra args: Playwright adds --headless and --no-sandbox (needed as root) itself.
