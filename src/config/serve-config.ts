@@ -46,6 +46,17 @@ export interface ServeConfig {
   readonly offloadIntervalSec: number;
   readonly offloadExclusive: boolean;
   readonly kubeconfig: string;
+  // --- History in PostgreSQL (issue 16, src/history/) ---
+  /** postgres:// URL; empty = no history (nothing is loaded). */
+  readonly historyPostgresUrl: string;
+  /** Closed buckets waiting to be written at most (older ones are dropped and logged). */
+  readonly historyQueueBuckets: number;
+  /** Retention of the finest (W) table, in seconds. */
+  readonly historyRetentionRawSec: number;
+  /** Retention of the 5-minute table, in seconds. */
+  readonly historyRetention5mSec: number;
+  /** Retention of the 1-hour (and 1-day) tables, in seconds. */
+  readonly historyRetention1hSec: number;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -177,6 +188,12 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "offloadExclusive", env: "OFFLOAD_EXCLUSIVE", flag: "--offload-exclusive", default: "false", description: "Drain getClosedSessions (v1 devices): only when nothing else reads their close records", parse: parseBool }),
   define({ key: "kubeconfig", env: "KUBECONFIG", flag: "--kubeconfig", default: "", description: "Kubeconfig for offload identities (empty = in-cluster service account if mounted, else none)", parse: text }),
   define({ key: "authReloadIntervalMs", env: "AUTH_RELOAD_INTERVAL", flag: "--auth-reload-interval", default: "30s", description: "How often issuer keys, revocations and the bootstrap file are re-read", parse: positiveDurationMs }),
+  // --- History in PostgreSQL (issue 16, docs/DESIGN.md §10) ---
+  define({ key: "historyPostgresUrl", env: "HISTORY_POSTGRES_URL", flag: "--history-postgres-url", default: "", description: "PostgreSQL URL (postgres://user:pass@host:5432/db) flows are kept in beyond the hour; empty = off", parse: text }),
+  define({ key: "historyQueueBuckets", env: "HISTORY_QUEUE_BUCKETS", flag: "--history-queue-buckets", default: "240", description: "Closed buckets waiting for PostgreSQL at most; on overflow the oldest is dropped and logged", parse: positiveInt(1, 100_000) }),
+  define({ key: "historyRetentionRawSec", env: "HISTORY_RETENTION_RAW", flag: "--history-retention-raw", default: "24h", description: "How long the finest (AGGREGATION_WINDOW) history is kept", parse: wholeSeconds(3600) }),
+  define({ key: "historyRetention5mSec", env: "HISTORY_RETENTION_5M", flag: "--history-retention-5m", default: "168h", description: "How long the 5-minute history is kept", parse: wholeSeconds(3600) }),
+  define({ key: "historyRetention1hSec", env: "HISTORY_RETENTION_1H", flag: "--history-retention-1h", default: "2160h", description: "How long the 1-hour (and 1-day) history is kept", parse: wholeSeconds(3600) }),
 ];
 
 /** The flag's option name as commander spells it in `opts()` (camel case of the flag). */
@@ -209,6 +226,11 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
   }
   if (c.caCertPath !== "" && c.serverCertPath === "") {
     throw new ConfigError("CA_CERT_PATH", "client certificates (mTLS) need TLS: set SERVER_CERT_PATH and SERVER_KEY_PATH too");
+  }
+  if (c.historyPostgresUrl !== "") {
+    // Rollups are whole multiples of W (docs/DESIGN.md §10).
+    if (300 % c.windowSec !== 0) throw new ConfigError("AGGREGATION_WINDOW", `history needs a window dividing 5m, got ${c.windowSec}s`);
+    if (!/^postgres(ql)?:\/\//.test(c.historyPostgresUrl)) throw new ConfigError("HISTORY_POSTGRES_URL", "must be a postgres:// or postgresql:// URL");
   }
   return Object.freeze(out) as unknown as ServeConfig;
 }

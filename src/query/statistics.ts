@@ -128,12 +128,7 @@ const LINE_WITH_ACTION = 2;
  * An empty answer is the caller's NOT_FOUND.
  */
 export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsRow[] {
-  if (q.type !== STATISTIC_PACKET_COUNT && q.type !== STATISTIC_BYTE_COUNT && q.type !== STATISTIC_LIVE_CONNECTION_COUNT) {
-    throw new QueryError("type", `unsupported statistic type ${q.type}`);
-  }
-  if (q.groupBy !== GROUP_BY_POLICY && q.groupBy !== GROUP_BY_POLICY_RULE) {
-    throw new QueryError("group_by", `unsupported group_by ${q.groupBy}`);
-  }
+  checkStatisticsQuery(q);
   const { gteSec, ltSec } = q.range;
   const ring = store.ring;
   // goldmane-spec §7.1: both ends must fall in a bucket of the ring.
@@ -143,7 +138,30 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
   const W = store.windowSec;
   const from = bucketStart(gteSec, W);
   const to = bucketStart(ltSec, W);
+  function* buckets(): Generator<[number, BucketStats]> {
+    for (let b = from; b < to; b += W) {
+      const bs = q.scope ? bucketFromWindows(store, stats, b, q.scope) : stats.bucket(b);
+      if (bs) yield [b, bs];
+    }
+  }
+  return aggregateStatistics(stats, buckets(), q);
+}
 
+/** Rejects an unsupported statistic type or grouping (INVALID_ARGUMENT naming the field). */
+export function checkStatisticsQuery(q: Pick<StatisticsQuery, "type" | "groupBy">): void {
+  if (q.type !== STATISTIC_PACKET_COUNT && q.type !== STATISTIC_BYTE_COUNT && q.type !== STATISTIC_LIVE_CONNECTION_COUNT) {
+    throw new QueryError("type", `unsupported statistic type ${q.type}`);
+  }
+  if (q.groupBy !== GROUP_BY_POLICY && q.groupBy !== GROUP_BY_POLICY_RULE) {
+    throw new QueryError("group_by", `unsupported group_by ${q.groupBy}`);
+  }
+}
+
+/**
+ * The counting rules of Statistics.List over per-bucket statistics, oldest bucket first: shared by
+ * the in-memory path and the PostgreSQL history (whose buckets are of the resolution it used).
+ */
+export function aggregateStatistics(stats: PolicyStatsView, buckets: Iterable<[number, BucketStats]>, q: StatisticsQuery): StatisticsRow[] {
   const m = q.policyMatch;
   const byPolicy = q.groupBy === GROUP_BY_POLICY;
   // Policy-level criteria, memoised per policy id (policies are few, rows many).
@@ -193,9 +211,7 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
     return state;
   };
 
-  for (let b = from; b < to; b += W) {
-    const bs = q.scope ? bucketFromWindows(store, stats, b, q.scope) : stats.bucket(b);
-    if (!bs) continue;
+  for (const [b, bs] of buckets) {
     const n = bs.size;
     const lines = bs.lines;
     const counters = bs.counters;

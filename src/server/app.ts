@@ -27,6 +27,7 @@ import { createStreamHub, streamMetrics } from "../stream/index.js";
 import { createAuth } from "../auth/index.js";
 import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
+import type { History } from "../history/index.js";
 
 export interface ServerDeps {
   log: Logger;
@@ -48,6 +49,8 @@ export interface TributaryServer {
   readonly registry: Registry;
   /** The built-in offload bridge once listening (OFFLOAD_DEVICES set), else undefined. */
   readonly offloadBridge: OffloadBridge | undefined;
+  /** The PostgreSQL history once listening (HISTORY_POSTGRES_URL set), else undefined. */
+  readonly history: History | undefined;
   listen(): Promise<BoundPorts>;
   /** Graceful stop: not ready, stop accepting, end streams, wait for calls (≤ shutdown timeout). */
   close(): Promise<void>;
@@ -73,10 +76,13 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     { source: aggregator, metrics: streamMetrics(registry) },
   );
 
+  // The PostgreSQL history (issue 16) is loaded lazily in listen() when configured.
+  let history: History | undefined;
+  const historyRef = () => history?.source;
   const routes = (router: ConnectRouter) => {
     router.service(FlowCollector, collectorService({ aggregator, metrics }));
-    router.service(Flows, flowsService({ aggregator, streams }));
-    router.service(Statistics, statisticsService({ aggregator }));
+    router.service(Flows, flowsService({ aggregator, streams, history: historyRef }));
+    router.service(Statistics, statisticsService({ aggregator, history: historyRef }));
     router.service(SessionService, auth.sessionService);
   };
   const handler = connectNodeAdapter({
@@ -145,11 +151,21 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     get offloadBridge() {
       return offloadBridge;
     },
+    get history() {
+      return history;
+    },
     async listen() {
       // Restore before accepting anything, so agents' replays meet their restored claims.
       if (config.snapshotPath) {
         restoreSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
         snapshots = periodicSnapshots(config.snapshotPath, config.snapshotIntervalMs, aggregator, log.child({ module: "snapshot" }));
+      }
+      if (config.historyPostgresUrl) {
+        // Imported only when configured: without a URL neither src/history nor pg is loaded.
+        const { createHistory } = await import("../history/index.js");
+        const h = createHistory(config, { aggregator, log: log.child({ module: "history" }), registry });
+        await h.start();
+        history = h;
       }
       const healthAddr = await health?.listen();
       const metricsAddr = await metricsHttp?.listen();
@@ -196,6 +212,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
           log.error({ err, file: config.snapshotPath }, "snapshot on shutdown failed");
         }
       }
+      await history?.stop(Math.max(1000, config.shutdownTimeoutMs / 2));
       aggregator.stop();
       if (heartbeat) clearInterval(heartbeat);
       await metricsHttp?.close();
