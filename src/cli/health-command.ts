@@ -1,5 +1,4 @@
 import { Command, Option } from "commander";
-import calico from "../entry/calico.cjs";
 import { ConfigError } from "../config/parse.js";
 import { SERVE_SETTINGS } from "../config/serve-config.js";
 
@@ -17,6 +16,8 @@ export function registerHealthCommand(program: Command): void {
     .option("--port <port>", "health port to probe [env HEALTH_PORT, default 8080]")
     .option("--timeout <duration>", "give up after this long (Go duration)", "1s")
     .action(async (o: { type: "readiness" | "liveness"; host?: string; port?: string; timeout: string }) => {
+      // Loaded when the command runs (the probe's code is not part of a serving process).
+      const { default: calico } = await import("../entry/calico.cjs");
       let host: string;
       let port: number;
       let timeoutMs: number;
