@@ -99,7 +99,7 @@ describe("FilterHints: policy types", () => {
 
   it("the Filter selects keys; all hits of a selected key contribute", () => {
     const a = setup(flows);
-    const onlyP1 = { policies: [{ name: "p1" }] };
+    const onlyP1 = { policies: [{ name: { value: "p1" } }] };
     expect(values(a, { type: FilterType.FilterTypePolicyTier, filter: onlyP1 })).toEqual(["t1", "t2", "trig-tier"]);
     expect(values(a, { type: FilterType.FilterTypePolicyTier, filter: { destPorts: [{ port: 2n }] } })).toEqual(["default"]);
   });
