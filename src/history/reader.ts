@@ -7,7 +7,7 @@ import type { KeyPredicate } from "../query/filter.js";
 import { HistoryUnavailableError, type HistoryAnswer, type HistorySource } from "../query/history-source.js";
 import type { ListAnswer, ListQuery } from "../query/list.js";
 import { pageBounds, pageMeta } from "../query/paging.js";
-import { aggregateStatistics, checkStatisticsQuery, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
+import { answerFromBuckets, checkStatisticsQuery, type StatisticsAnswer, type StatisticsQuery } from "../query/statistics.js";
 import { intersectSorted } from "../storage/label-sets.js";
 import { BucketStats, STAT_COUNTERS, type PolicyStatsView } from "../storage/policy-stats.js";
 import type { HistoryMetrics } from "./metrics.js";
@@ -88,6 +88,20 @@ interface KeyRow {
   enforced: PolicyHitModel[];
   pending: PolicyHitModel[];
 }
+
+/** A statistics view with no lines (an empty range). */
+const emptyView: PolicyStatsView = {
+  bucket: () => undefined,
+  linePolicy: () => 0,
+  lineAction: () => 0,
+  lineRuleIndex: () => 0,
+  lineDirection: () => 0,
+  policyKind: () => 0,
+  policyNamespace: () => "",
+  policyName: () => "",
+  policyTier: () => "",
+  linesOfSlot: () => undefined,
+};
 
 /** What the reader needs of the database beyond the query text. */
 export interface HistoryReader extends HistorySource {
@@ -282,7 +296,7 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
       return { answer, resolutionSec: R };
     },
 
-    async statistics(query: StatisticsQuery): Promise<HistoryAnswer<StatisticsRow[]>> {
+    async statistics(query: StatisticsQuery): Promise<HistoryAnswer<StatisticsAnswer>> {
       checkStatisticsQuery(query);
       if (query.scope) {
         throw new QueryError("start_time_gte", "statistics of a namespace-scoped token are answered from memory only (the last hour)");
@@ -291,7 +305,7 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
       const answer = await timed("statistics", R, async () => {
         const from = Math.floor(query.range.gteSec / R) * R;
         const to = Math.floor(query.range.ltSec / R) * R;
-        if (from >= to) return [];
+        if (from >= to) return answerFromBuckets(emptyView, from, R, [], query);
         const lr = await q<{ id: number; kind: number; namespace: string; name: string; tier: string; action: number; rule_index: number; direction: number }>(
           "SELECT * FROM tributary_stat_lines WHERE id > $1 ORDER BY id",
           [maxLineId],
@@ -335,17 +349,15 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
           policyTier: (p) => policies[p]!.tier,
           linesOfSlot: () => undefined,
         };
-        const buckets: [number, BucketStats][] = [];
+        // One bucket per R (time series) or one for the whole range.
+        const nb = group === 0 ? 1 : (to - from) / R;
+        const buckets: (BucketStats | undefined)[] = new Array(nb).fill(undefined);
         for (const x of r.rows) {
-          const gs = group === 0 ? from : Number(x.g);
-          let cur = buckets[buckets.length - 1];
-          if (cur === undefined || cur[0] !== gs) {
-            cur = [gs, new BucketStats()];
-            buckets.push(cur);
-          }
-          const row = cur[1].row(x.line_id);
+          const i = group === 0 ? 0 : (Number(x.g) - from) / R;
+          const bs = (buckets[i] ??= new BucketStats());
+          const row = bs.row(x.line_id);
           const o = row * STAT_COUNTERS;
-          const c = cur[1].counters;
+          const c = bs.counters;
           c[o] = x.s0;
           c[o + 1] = x.s1;
           c[o + 2] = x.s2;
@@ -353,7 +365,7 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
           c[o + 4] = x.s4;
           c[o + 5] = x.s5;
         }
-        return aggregateStatistics(view, buckets, query);
+        return answerFromBuckets(view, from, R, buckets, query);
       });
       return { answer, resolutionSec: R };
     },

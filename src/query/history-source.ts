@@ -1,7 +1,7 @@
 import type { FilterHintsAnswer, FilterHintsQuery } from "./filter-hints.js";
 import type { KeyPredicate } from "./filter.js";
 import type { ListAnswer, ListQuery } from "./list.js";
-import type { StatisticsQuery, StatisticsRow } from "./statistics.js";
+import type { StatisticsAnswer, StatisticsQuery } from "./statistics.js";
 
 /** An answer from the history with the resolution (bucket width, seconds) it was computed at. */
 export interface HistoryAnswer<T> {
@@ -18,7 +18,7 @@ export interface HistoryAnswer<T> {
 export interface HistorySource {
   list(q: ListQuery & { scope?: KeyPredicate }): Promise<HistoryAnswer<ListAnswer>>;
   filterHints(q: FilterHintsQuery): Promise<HistoryAnswer<FilterHintsAnswer>>;
-  statistics(q: StatisticsQuery): Promise<HistoryAnswer<StatisticsRow[]>>;
+  statistics(q: StatisticsQuery): Promise<HistoryAnswer<StatisticsAnswer>>;
 }
 
 /** The history store cannot answer now (database unreachable or failing): UNAVAILABLE. */

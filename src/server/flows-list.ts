@@ -7,6 +7,8 @@ import { listFlows, type ListAnswer } from "../query/list.js";
 import { kCallAuth, withScope } from "../auth/index.js";
 import type { HistorySource } from "../query/history-source.js";
 import { filterSpec, parseListRequest, toConnectError, type QueryContext } from "./parse-request.js";
+import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
+import { encodeFlowListResult } from "./flows-list-encode.js";
 
 /** The history source, when HISTORY_POSTGRES_URL is set (looked up per call: it starts later). */
 export type HistoryRef = () => HistorySource | undefined;
@@ -24,14 +26,18 @@ export function queryContext(agg: Aggregator): QueryContext {
 export function listMethod(aggregator: Aggregator): (req: FlowListRequest, ctx: HandlerContext) => FlowListResult;
 export function listMethod(aggregator: Aggregator, history: HistoryRef | undefined): (req: FlowListRequest, ctx: HandlerContext) => FlowListResult | Promise<FlowListResult>;
 export function listMethod(aggregator: Aggregator, history: HistoryRef = () => undefined) {
-  const toResult = (answer: ListAnswer): FlowListResult =>
-    create(FlowListResultSchema, {
+  const toResult = (answer: ListAnswer, ctx: HandlerContext): FlowListResult => {
+    // Binary codecs get the bytes encoded straight from the rows (an unpaged List is every row:
+    // 100 000 results at 100 000 keys); JSON gets ordinary messages.
+    if (wantsBinary(ctx.requestHeader.get("content-type"))) return preEncoded(FlowListResultSchema, encodeFlowListResult(answer.meta, answer.rows));
+    return create(FlowListResultSchema, {
       meta: create(ListMetadataSchema, {
         totalPages: BigInt(answer.meta.totalPages),
         totalResults: BigInt(answer.meta.totalResults),
       }),
       flows: answer.rows.map((r) => rowToProto(r)),
     });
+  };
   return (req: FlowListRequest, ctx: HandlerContext): FlowListResult | Promise<FlowListResult> => {
     try {
       const auth = ctx.values.get(kCallAuth);
@@ -46,7 +52,7 @@ export function listMethod(aggregator: Aggregator, history: HistoryRef = () => u
         return h.list({ ...q, scope: auth.scope }).then(
           (r) => {
             ctx.responseHeader.set(RESOLUTION_HEADER, String(r.resolutionSec));
-            return toResult(r.answer);
+            return toResult(r.answer, ctx);
           },
           (e: unknown) => {
             throw toConnectError(e);
@@ -55,7 +61,7 @@ export function listMethod(aggregator: Aggregator, history: HistoryRef = () => u
       }
       if (h) parseListRequest(req, qc);
       ctx.responseHeader.set(RESOLUTION_HEADER, String(qc.windowSec));
-      return toResult(listFlows(aggregator.store, { ...q, filter: withScope(q.filter, auth.scope) }));
+      return toResult(listFlows(aggregator.store, { ...q, filter: withScope(q.filter, auth.scope) }), ctx);
     } catch (e) {
       throw toConnectError(e);
     }

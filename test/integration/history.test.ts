@@ -3,10 +3,10 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Flows, Statistics } from "../../src/gen/goldmane/api_pb.js";
 import type { IngestFlow } from "../../src/model/flow.js";
-import { compileFilter, MATCH_ALL, type FilterSpec } from "../../src/query/filter.js";
+import { ANY_STRING, compileFilter, MATCH_ALL, type FilterSpec } from "../../src/query/filter.js";
 import { filterHints } from "../../src/query/filter-hints.js";
 import { listFlows, type ListQuery, type ListSort } from "../../src/query/list.js";
-import { listStatistics, type StatisticsQuery } from "../../src/query/statistics.js";
+import { listStatistics, seriesRow, type StatisticsAnswer, type StatisticsQuery } from "../../src/query/statistics.js";
 import { ingestFlow, policyHit } from "../helpers/flow-fixtures.js";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
@@ -97,6 +97,7 @@ async function drained(ts: TestServer) {
   expect(await ts.server.history!.writer.drain(60_000)).toBe(true);
 }
 
+const statRows = (a: StatisticsAnswer) => Array.from({ length: a.size }, (_, i) => seriesRow(a.series(i)));
 const noId = (a: { rows: readonly { id: number; counters: ArrayLike<number> }[]; meta: unknown }) => ({ rows: a.rows.map(({ id: _id, ...rest }) => ({ ...rest, counters: Array.from(rest.counters) })), meta: a.meta });
 
 describe("history in PostgreSQL (HISTORY_POSTGRES_URL)", () => {
@@ -127,11 +128,12 @@ describe("history in PostgreSQL (HISTORY_POSTGRES_URL)", () => {
         MATCH_ALL,
         { ...MATCH_ALL, sourceNamespaces: [{ value: "-", fuzzy: false }] },
         { ...MATCH_ALL, destNames: [{ value: "a", fuzzy: true }], actions: [1] },
-        { ...MATCH_ALL, policies: [{ kind: 0, tier: "sec", namespace: "", name: "", action: 0 }] },
+        { ...MATCH_ALL, policies: [{ kind: 0, tier: { value: "sec", fuzzy: false }, namespace: ANY_STRING, name: ANY_STRING, action: 0 }] },
         { ...MATCH_ALL, pendingActions: [2] },
       ];
       const sorts: ListSort[] = ["time", "sourceName", "destNamespace"];
       let compared = 0;
+      let statsCompared = 0;
       for (const range of ranges) {
         for (const f of filters) {
           for (const sort of sorts) {
@@ -158,15 +160,18 @@ describe("history in PostgreSQL (HISTORY_POSTGRES_URL)", () => {
                 range: { gteSec: Math.max(range.gteSec, agg.store.ring.oldestStart), ltSec: range.ltSec },
                 type,
                 groupBy,
-                policyMatch: { kind: 0, tier: "", namespace: "", name: "", action: 0 },
+                policyMatch: { kind: 0, tier: ANY_STRING, namespace: ANY_STRING, name: ANY_STRING, action: 0 },
                 timeSeries,
               };
-              expect((await h.reader.statistics(q)).answer).toEqual(listStatistics(agg.store, agg.policyStats, q));
+              const rows = statRows((await h.reader.statistics(q)).answer);
+              expect(rows).toEqual(listStatistics(agg.store, agg.policyStats, q));
+              statsCompared += rows.length;
             }
           }
         }
       }
       expect(compared).toBeGreaterThan(1000);
+      expect(statsCompared).toBeGreaterThan(50);
       expect(now).toBe(T0 + W);
     },
     180_000,
