@@ -27,6 +27,7 @@ import { createStreamHub, streamMetrics } from "../stream/index.js";
 import { createAuth } from "../auth/index.js";
 import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
+import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
 import { listFlows } from "../query/list.js";
 import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
 
@@ -80,9 +81,12 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   );
 
   const routes = (router: ConnectRouter) => {
-    router.service(FlowCollector, collectorService({ aggregator, metrics }));
-    router.service(Flows, flowsService({ aggregator, streams }));
-    router.service(Statistics, statisticsService({ aggregator }));
+    // Both PolicyMatch encodings, v3.31's PolicyKind names, INVALID_ARGUMENT for undecodable
+    // bodies (lenient-routes.ts, DESIGN §6d). Ingest JSON stays lenient about unknown fields, so an
+    // agent of a newer Calico is not refused for a field we do not know yet.
+    lenientService(router, FlowCollector, collectorService({ aggregator, metrics }), { jsonOptions: { ignoreUnknownFields: true } });
+    lenientService(router, Flows, flowsService({ aggregator, streams }));
+    lenientService(router, Statistics, statisticsService({ aggregator }));
     router.service(SessionService, auth.sessionService);
   };
   const handler = connectNodeAdapter({
@@ -93,7 +97,9 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     readMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
     contextValues: auth.contextValues(requestContextValues),
-    interceptors: [auth.interceptor],
+    // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT naming it, not ignored.
+    jsonOptions: { ignoreUnknownFields: false },
+    interceptors: [decodeErrorsAsInvalidArgument, auth.interceptor],
     // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
     fallback: createStaticAssets(),
   });
