@@ -273,7 +273,8 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
             startSec = Math.max(gs, first);
             endSec = Math.min(last, gs + I - R) + R;
           }
-          return { id: x.key_id, key: keys.get(x.key_id)!, startSec, endSec, sourceLabels: meet(lab?.s), destLabels: meet(lab?.d), counters };
+          // Flow IPs (issue 13) are not kept in the history: empty, as for agents that do not send them.
+          return { id: x.key_id, key: keys.get(x.key_id)!, startSec, endSec, sourceLabels: meet(lab?.s), destLabels: meet(lab?.d), sourceIps: [], destIps: [], counters };
         });
         return { rows, meta: pageMeta(total, query.page) };
       });
