@@ -30,6 +30,12 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The commands the tigera operator renders for Goldmane (docs/deploy.md "Calico operator"): exec
+# probes `/health -ready|-live` (operator v1.38–v1.42) and `/usr/bin/calico health …` plus the
+# command `/usr/bin/calico component goldmane` (v1.43+). One small CommonJS file answers all of
+# them (src/entry/calico.cts); it finds /app/dist/src/main.js for `component goldmane`.
+COPY --from=build --chmod=0755 /app/dist/src/entry/calico.cjs /usr/bin/calico
+COPY --from=build --chmod=0755 /app/dist/src/entry/calico.cjs /health
 # Numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup.
 USER 65532:65532
 # 7443: gRPC, gRPC-web and Connect (PORT); 8080: /liveness and /readiness (HEALTH_PORT);

@@ -54,6 +54,11 @@ export function registerServeCommand(program: Command): void {
     try {
       await server.listen();
     } catch (err) {
+      // Settings checked while starting (e.g. the emitter's certificate files) exit 2 like the rest.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`tributary: invalid configuration: ${err.message}\n`);
+        process.exit(2);
+      }
       log.fatal({ err }, "cannot start");
       process.exit(1);
     }

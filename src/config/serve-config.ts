@@ -62,6 +62,23 @@ export interface ServeConfig {
   readonly clusterBatchMax: number;
   readonly clusterAppendTimeoutMs: number;
   readonly clusterTickIntervalMs: number;
+  // --- Goldmane emitter (issue 13 item 5, src/emitter/) ---
+  /** Where flows are POSTed (application/x-ndjson); empty = no emitter (its code is not loaded). */
+  readonly pushUrl: string;
+  /** JSON `{"emitFlows": bool}` re-read every 30 s; empty = always emit when PUSH_URL is set. */
+  readonly fileConfigPath: string;
+  /** How long after a window ends its flows are emitted (whole seconds, a multiple of W). */
+  readonly emitAfterSec: number;
+  /** Width of an emitted window (whole seconds, a multiple of W). */
+  readonly emitterWindowSec: number;
+  readonly clientCertPath: string;
+  readonly clientKeyPath: string;
+  /** Name the push server's certificate must carry (also sent as SNI). */
+  readonly serverName: string;
+  /** Attempts after the first before a window is given up (upstream: 15). */
+  readonly emitterMaxRetries: number;
+  /** Namespace of the `flow-emitter-state` ConfigMap; empty = the pod's, else calico-system. */
+  readonly podNamespace: string;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -229,7 +246,30 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "clusterBatchMax", env: "CLUSTER_BATCH_MAX", flag: "--cluster-batch-max", default: "1000", description: "Most updates in one log message (published at once when reached)", parse: positiveInt(1, 100_000) }),
   define({ key: "clusterAppendTimeoutMs", env: "CLUSTER_APPEND_TIMEOUT", flag: "--cluster-append-timeout", default: "5s", description: "How long a log append waits for JetStream's acknowledgement before its ingest calls end with UNAVAILABLE", parse: positiveDurationMs }),
   define({ key: "clusterTickIntervalMs", env: "CLUSTER_TICK_INTERVAL", flag: "--cluster-tick-interval", default: "1s", description: "An ingesting replica appends a time mark this often when idle, so replicas roll buckets over without traffic", parse: positiveDurationMs }),
+  // --- Goldmane emitter (issue 13 item 5; Goldmane's names and defaults, goldmane/pkg/daemon) ---
+  define({ key: "pushUrl", env: "PUSH_URL", flag: "--push-url", default: "", description: "Emitter: URL flows are POSTed to as application/x-ndjson, one Go-JSON Flow a line (empty = off)", parse: pushUrl }),
+  define({ key: "fileConfigPath", env: "FILE_CONFIG_PATH", flag: "--file-config-path", default: "", description: "Emitter: JSON file {\"emitFlows\": bool} re-read every 30s (empty = emit whenever PUSH_URL is set)", parse: text }),
+  define({ key: "emitAfterSec", env: "EMIT_AFTER_SECONDS", flag: "--emit-after-seconds", default: "30", description: "Emitter: seconds after a window ends before it is emitted (a multiple of AGGREGATION_WINDOW)", parse: positiveInt(0, 86_400) }),
+  define({ key: "emitterWindowSec", env: "EMITTER_AGGREGATION_WINDOW", flag: "--emitter-aggregation-window", default: "5m", description: "Emitter: width of an emitted window, flows aggregated per key over it (a multiple of AGGREGATION_WINDOW)", parse: wholeSeconds(1) }),
+  define({ key: "clientCertPath", env: "CLIENT_CERT_PATH", flag: "--client-cert-path", default: "", description: "Emitter: PEM client certificate presented to PUSH_URL (with CLIENT_KEY_PATH)", parse: text }),
+  define({ key: "clientKeyPath", env: "CLIENT_KEY_PATH", flag: "--client-key-path", default: "", description: "Emitter: PEM private key of CLIENT_CERT_PATH", parse: text }),
+  define({ key: "serverName", env: "SERVER_NAME", flag: "--server-name", default: "tigera-linseed.tigera-elasticsearch.svc", description: "Emitter: name PUSH_URL's certificate is verified against (and SNI); CA_CERT_PATH is its trust root when set", parse: text }),
+  define({ key: "emitterMaxRetries", env: "EMITTER_MAX_RETRIES", flag: "--emitter-max-retries", default: "15", description: "Emitter: retries (backoff 1s doubling to 30s) before a window is given up and counted failed", parse: positiveInt(0, 1_000_000) }),
+  define({ key: "podNamespace", env: "POD_NAMESPACE", flag: "--pod-namespace", default: "", description: "Emitter: namespace of ConfigMap flow-emitter-state (empty = the service account's namespace, else calico-system)", parse: text }),
 ];
+
+function pushUrl(raw: string): string {
+  const v = raw.trim();
+  if (v === "") return v;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`must be an http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error(`must be an http(s) URL, got "${raw}"`);
+  return v;
+}
 
 /** The flag's option name as commander spells it in `opts()` (camel case of the flag). */
 export function flagKey(flag: string): string {
@@ -259,7 +299,8 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
   if ((c.serverCertPath === "") !== (c.serverKeyPath === "")) {
     throw new ConfigError(c.serverCertPath === "" ? "SERVER_CERT_PATH" : "SERVER_KEY_PATH", "SERVER_CERT_PATH and SERVER_KEY_PATH must be set together");
   }
-  if (c.caCertPath !== "" && c.serverCertPath === "") {
+  // CA_CERT_PATH is also the emitter's trust root (as upstream): alone it is fine with PUSH_URL.
+  if (c.caCertPath !== "" && c.serverCertPath === "" && c.pushUrl === "") {
     throw new ConfigError("CA_CERT_PATH", "client certificates (mTLS) need TLS: set SERVER_CERT_PATH and SERVER_KEY_PATH too");
   }
   if ((c.natsCertPath === "") !== (c.natsKeyPath === "")) {
@@ -267,6 +308,21 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
   }
   if (c.natsUrl === "" && c.clusterRole !== "all") {
     throw new ConfigError("CLUSTER_ROLE", `role ${c.clusterRole} needs cluster mode: set NATS_URL`);
+  }
+  if (c.pushUrl !== "") {
+    // Goldmane divides these by W silently; a remainder would shift windows off bucket edges.
+    if (c.emitterWindowSec % c.windowSec !== 0) {
+      throw new ConfigError("EMITTER_AGGREGATION_WINDOW", `must be a multiple of AGGREGATION_WINDOW (${c.windowSec}s), got ${c.emitterWindowSec}s`);
+    }
+    if (c.emitAfterSec % c.windowSec !== 0) {
+      throw new ConfigError("EMIT_AFTER_SECONDS", `must be a multiple of AGGREGATION_WINDOW (${c.windowSec}s), got ${c.emitAfterSec}`);
+    }
+    if (c.emitterWindowSec + c.emitAfterSec > c.historyBuckets * c.windowSec) {
+      throw new ConfigError("EMITTER_AGGREGATION_WINDOW", `plus EMIT_AFTER_SECONDS must fit the history (HISTORY_BUCKETS x AGGREGATION_WINDOW = ${c.historyBuckets * c.windowSec}s)`);
+    }
+    if ((c.clientCertPath === "") !== (c.clientKeyPath === "")) {
+      throw new ConfigError(c.clientCertPath === "" ? "CLIENT_CERT_PATH" : "CLIENT_KEY_PATH", "CLIENT_CERT_PATH and CLIENT_KEY_PATH must be set together");
+    }
   }
   return Object.freeze(out) as unknown as ServeConfig;
 }

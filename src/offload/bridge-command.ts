@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { parseDurationMs } from "../config/parse.js";
 import { systemClock } from "../model/time.js";
 import { createLogger, LOG_LEVELS } from "../observability/logger.js";
-import { BRIDGE_DEFAULTS, createOffloadBridge, parseDeviceSpec, type BridgeConfig } from "./bridge/index.js";
+import { BRIDGE_DEFAULTS, parseDeviceSpec, type BridgeConfig } from "./bridge/config.js";
 import { stopSignal } from "../cli/stop-signal.js";
 
 interface BridgeOptions {
@@ -84,6 +84,9 @@ export function registerOffloadBridgeCommand(program: Command): void {
       const log = createLogger(opts.logLevel);
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
+      // Imported when the command runs, not when the CLI starts: `serve` must not load the
+      // Kubernetes client the bridge uses (issue 15).
+      const { createOffloadBridge } = await import("./bridge/bridge.js");
       const bridge = createOffloadBridge(config, { log, registry, clock: systemClock });
       const stopped = stopSignal();
       const { taps } = await bridge.start();

@@ -5,7 +5,6 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { createLogger, LOG_LEVELS } from "../observability/logger.js";
 import { systemClock } from "./sim/clock.js";
 import { DEFAULT_SIM_CONFIG, resolveSimConfig } from "./sim/config.js";
-import { createOffloadSimServer } from "./sim/server.js";
 import { stopSignal } from "../cli/stop-signal.js";
 
 function parseInteger(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -112,6 +111,8 @@ export function registerOffloadSimCommand(program: Command): void {
       const log = createLogger(opts.logLevel);
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
+      // Imported when the command runs, so other commands do not load the emulator (issue 15).
+      const { createOffloadSimServer } = await import("./sim/server.js");
       const server = createOffloadSimServer(
         config,
         { host: opts.host, port: opts.port, tls, autoTick: true, metricsPort: opts.metricsPort },

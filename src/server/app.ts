@@ -27,13 +27,18 @@ import { createStreamHub, streamMetrics } from "../stream/index.js";
 import { createAuth } from "../auth/index.js";
 import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
+import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
 import { createClusterNode, createLogClock, type ClusterNode } from "../cluster/index.js";
+import { listFlows } from "../query/list.js";
+import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
 
 export interface ServerDeps {
   log: Logger;
   clock: Clock;
   /** Defaults to a fresh registry; default process metrics are added to it either way. */
   registry?: Registry;
+  /** Shorter emitter timings (file re-read, retry backoff) for tests; serve uses upstream's. */
+  emitterTuning?: EmitterTuning;
 }
 
 /** Bound addresses after {@link TributaryServer.listen}. */
@@ -49,6 +54,8 @@ export interface TributaryServer {
   readonly registry: Registry;
   /** The built-in offload bridge once listening (OFFLOAD_DEVICES set), else undefined. */
   readonly offloadBridge: OffloadBridge | undefined;
+  /** The Goldmane emitter once listening (PUSH_URL set), else undefined. */
+  readonly emitter: Emitter | undefined;
   listen(): Promise<BoundPorts>;
   /** Graceful stop: not ready, stop accepting, end streams, wait for calls (≤ shutdown timeout). */
   close(): Promise<void>;
@@ -81,11 +88,16 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   );
 
   const routes = (router: ConnectRouter) => {
-    // A role serves only its side (CLUSTER_ROLE); the other side's methods are UNIMPLEMENTED.
-    if (servesIngest) router.service(FlowCollector, collectorService({ aggregator, metrics, sink: cluster?.sink }));
+    // Both PolicyMatch encodings, v3.31's PolicyKind names, INVALID_ARGUMENT for undecodable
+    // bodies (lenient-routes.ts, DESIGN §6d). Ingest JSON stays lenient about unknown fields, so an
+    // agent of a newer Calico is not refused for a field we do not know yet.
+    // A cluster role serves only its side (CLUSTER_ROLE); the other side's methods are UNIMPLEMENTED.
+    if (servesIngest) {
+      lenientService(router, FlowCollector, collectorService({ aggregator, metrics, sink: cluster?.sink }), { jsonOptions: { ignoreUnknownFields: true } });
+    }
     if (servesQueries) {
-      router.service(Flows, flowsService({ aggregator, streams }));
-      router.service(Statistics, statisticsService({ aggregator }));
+      lenientService(router, Flows, flowsService({ aggregator, streams }));
+      lenientService(router, Statistics, statisticsService({ aggregator }));
     }
     router.service(SessionService, auth.sessionService);
   };
@@ -97,7 +109,9 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     readMaxBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
     contextValues: auth.contextValues(requestContextValues),
-    interceptors: [auth.interceptor],
+    // Strict JSON: an unknown field or enum name is INVALID_ARGUMENT naming it, not ignored.
+    jsonOptions: { ignoreUnknownFields: false },
+    interceptors: [decodeErrorsAsInvalidArgument, auth.interceptor],
     // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
     fallback: createStaticAssets(),
   });
@@ -159,12 +173,25 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   let heartbeat: NodeJS.Timeout | undefined;
   const serveBridge = createServeBridge(config, { log, registry, clock: deps.clock });
   let offloadBridge: OffloadBridge | undefined;
+  // The emitter consumes closed buckets like the stream hub: a narrow view of the aggregator.
+  const emitterSource: EmitterSource = {
+    windowSec: config.windowSec,
+    nowSec: () => aggregator.nowSec(),
+    oldestStartSec: () => aggregator.store.ring.oldestStart,
+    onReady: (listener) => aggregator.onReady(listener),
+    flowsIn: (gteSec, ltSec) =>
+      listFlows(aggregator.store, { range: { gteSec, ltSec }, filter: () => true, sort: "time", page: { page: 0, pageSize: 0 }, intervalSec: 0 }).rows,
+  };
+  let emitter: Emitter | undefined;
 
   return {
     aggregator,
     registry,
     get offloadBridge() {
       return offloadBridge;
+    },
+    get emitter() {
+      return emitter;
     },
     async listen() {
       // Restore before accepting anything, so agents' replays meet their restored claims.
@@ -195,6 +222,12 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
         );
       }
       if (serveBridge) offloadBridge = await serveBridge.start(addr.port);
+      if (config.pushUrl !== "") {
+        // Loaded only with PUSH_URL: it brings the Kubernetes client for its progress ConfigMap.
+        const { createServeEmitter } = await import("../emitter/index.js");
+        emitter = createServeEmitter(config, { source: emitterSource, registry, log: log.child({ module: "emitter" }), tuning: deps.emitterTuning });
+        await emitter.start();
+      }
       serving = true;
       log.info(
         {
@@ -214,6 +247,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       closing = true;
       log.info({ timeoutMs: config.shutdownTimeoutMs }, "shutting down");
       await serveBridge?.stop();
+      await emitter?.stop();
       // Streams never end on their own: end them now; unary calls in flight complete normally.
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
       streams.close();

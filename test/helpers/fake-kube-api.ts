@@ -9,8 +9,9 @@ import { KubeConfig } from "@kubernetes/client-node";
  * - `GET /api/v1/{pods,services,nodes}` → a `*List` with `metadata.resourceVersion`;
  * - `?watch=true&resourceVersion=N` → a chunked JSON-lines stream of `{type, object}` events
  *   newer than N, kept open for later events.
- * Objects are recorded API responses (the JSON a real API server returns, trimmed). Limits: no
- * field or label selectors, no bookmarks, no RBAC, no validation.
+ * Objects are recorded API responses (the JSON a real API server returns, trimmed). ConfigMaps
+ * can be read, created and replaced (with resourceVersion conflicts), for the emitter's progress.
+ * Limits: no field or label selectors, no bookmarks, no RBAC, no validation.
  */
 export type Resource = "pods" | "services" | "nodes";
 
@@ -32,6 +33,12 @@ export interface FakeKubeApi {
   dropWatches(): void;
   /** Makes the next `n` list requests of a resource fail with HTTP 500. */
   failLists(resource: Resource, n: number): void;
+  /** A stored ConfigMap (get/create/replace are served under /api/v1/namespaces/{ns}/configmaps). */
+  configMap(namespace: string, name: string): Obj | undefined;
+  /** Stores a ConfigMap as if another client had written it. */
+  putConfigMap(obj: Obj): void;
+  /** Makes the next `n` ConfigMap requests fail with HTTP 500. */
+  failConfigMaps(n: number): void;
   kubeConfig(): KubeConfig;
   /** A kubeconfig file's YAML/JSON text pointing at this server. */
   kubeconfigText(): string;
@@ -57,9 +64,61 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     for (const w of watchers[resource]) w.res.write(`${JSON.stringify({ type, object })}\n`);
   };
 
+  const configMaps = new Map<string, Obj>();
+  let failingConfigMaps = 0;
+  const status = (res: http.ServerResponse, code: number, reason: string) => {
+    res.writeHead(code, { "content-type": "application/json" });
+    res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code, reason }));
+  };
+  /** ConfigMap get/create/replace with resourceVersion checks, as the API server does them. */
+  const serveConfigMap = (req: http.IncomingMessage, res: http.ServerResponse, ns: string, name: string | undefined) => {
+    let body = "";
+    req.setEncoding("utf8").on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      if (failingConfigMaps > 0) {
+        failingConfigMaps--;
+        status(res, 500, "InternalError");
+        return;
+      }
+      const send = (code: number, o: Obj) => {
+        res.writeHead(code, { "content-type": "application/json" });
+        res.end(JSON.stringify(o));
+      };
+      if (req.method === "GET" && name) {
+        const cm = configMaps.get(`${ns}/${name}`);
+        if (cm) send(200, cm);
+        else status(res, 404, "NotFound");
+        return;
+      }
+      const obj = JSON.parse(body) as Obj;
+      if (req.method === "POST" && !name) {
+        if (configMaps.has(`${ns}/${obj.metadata.name}`)) return status(res, 409, "AlreadyExists");
+        rv++;
+        const stored = { ...obj, apiVersion: "v1", kind: "ConfigMap", metadata: { ...obj.metadata, namespace: ns, resourceVersion: String(rv) } };
+        configMaps.set(`${ns}/${obj.metadata.name}`, stored);
+        return send(201, stored);
+      }
+      if (req.method === "PUT" && name) {
+        const cur = configMaps.get(`${ns}/${name}`);
+        if (!cur) return status(res, 404, "NotFound");
+        if (obj.metadata.resourceVersion !== cur.metadata.resourceVersion) return status(res, 409, "Conflict");
+        rv++;
+        const stored = { ...obj, apiVersion: "v1", kind: "ConfigMap", metadata: { ...obj.metadata, namespace: ns, resourceVersion: String(rv) } };
+        configMaps.set(`${ns}/${name}`, stored);
+        return send(200, stored);
+      }
+      status(res, 405, "MethodNotAllowed");
+    });
+  };
+
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     const url = new URL(req.url ?? "/", "http://x");
+    const cmPath = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/.exec(url.pathname);
+    if (cmPath) {
+      serveConfigMap(req, res, decodeURIComponent(cmPath[1]!), cmPath[2] === undefined ? undefined : decodeURIComponent(cmPath[2]));
+      return;
+    }
     const m = /^\/api\/v1\/(?:namespaces\/[^/]+\/)?(pods|services|nodes)$/.exec(url.pathname);
     if (!m) {
       res.writeHead(404, { "content-type": "application/json" });
@@ -113,6 +172,15 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     },
     failLists: (r, n) => {
       failing[r] = n;
+    },
+    configMap: (ns, name) => configMaps.get(`${ns}/${name}`),
+    putConfigMap(obj) {
+      rv++;
+      const ns = obj.metadata.namespace ?? "default";
+      configMaps.set(`${ns}/${obj.metadata.name}`, { ...obj, apiVersion: "v1", kind: "ConfigMap", metadata: { ...obj.metadata, namespace: ns, resourceVersion: String(rv) } });
+    },
+    failConfigMaps: (n) => {
+      failingConfigMaps = n;
     },
     kubeConfig() {
       const kc = new KubeConfig();

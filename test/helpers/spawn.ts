@@ -14,9 +14,12 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `tributary <args>` as a child process, as `npm run tributary -- <args>` would. */
-export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
+/**
+ * Runs `tributary <args>` as a child process, as `npm run tributary -- <args>` would; `nodeArgs`
+ * go to node before tsx (e.g. an `--import` of module hooks).
+ */
+export function runCli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "src/main.ts"), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

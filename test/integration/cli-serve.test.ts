@@ -63,4 +63,18 @@ describe("tributary serve (a real process)", () => {
     expect(p.stderr()).toContain(name);
     expect(p.stderr()).toContain(value);
   });
+
+  it("exits 2 naming the variable when a file checked while starting is unusable (emitter client certificate)", async () => {
+    const p = runCli(["serve"], {
+      PORT: "0",
+      HEALTH_PORT: "0",
+      HOST: "127.0.0.1",
+      HEALTH_HOST: "127.0.0.1",
+      PUSH_URL: "https://127.0.0.1:9/api/v1/flows/bulk",
+      CLIENT_CERT_PATH: "/nonexistent/client.crt",
+      CLIENT_KEY_PATH: "/nonexistent/client.key",
+    });
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toMatch(/invalid configuration: CLIENT_CERT_PATH: cannot read \/nonexistent\/client\.crt/);
+  });
 });

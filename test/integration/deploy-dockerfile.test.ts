@@ -130,6 +130,13 @@ function copyArgs(ins: Instruction): { sources: string[]; dest: string } {
 const RUNTIME_FILES = ["package.json", "node_modules", "dist"];
 
 /**
+ * The operator's commands (issue 13 item 4): the one CommonJS entry installed executable at the
+ * paths the tigera operator's Goldmane Deployments exec (`/health`, `/usr/bin/calico`).
+ */
+const OPERATOR_ENTRY = "/app/dist/src/entry/calico.cjs";
+const OPERATOR_PATHS = ["/health", "/usr/bin/calico"];
+
+/**
  * Every rule the image must keep (issue 7 item 1), as a list of problems; empty when all hold.
  * Structural mistakes (unknown instruction, COPY with one argument, shell-form ENTRYPOINT) are
  * reported too, since dockerfile-utils may not be available.
@@ -183,18 +190,27 @@ function checkDockerfile(text: string): string[] {
   }
   const copies = runtime.instructions.filter((i) => i.keyword === "COPY");
   const copied = new Set<string>();
+  const operatorPaths = new Set<string>();
   for (const c of copies) {
     if (c.flags.from !== build.name) {
       problems.push(`runtime stage line ${c.line}: COPY must come from the ${build.name} stage`);
       continue;
     }
-    for (const s of copyArgs(c).sources) {
+    const { sources, dest } = copyArgs(c);
+    if (OPERATOR_PATHS.includes(dest)) {
+      if (sources.length !== 1 || sources[0] !== OPERATOR_ENTRY) problems.push(`runtime stage line ${c.line}: ${dest} must be ${OPERATOR_ENTRY}`);
+      if (c.flags.chmod !== "0755" && c.flags.chmod !== "755") problems.push(`runtime stage line ${c.line}: ${dest} must be executable (--chmod=0755)`);
+      operatorPaths.add(dest);
+      continue;
+    }
+    for (const s of sources) {
       const rel = path.posix.relative("/app", s);
       if (!RUNTIME_FILES.includes(rel)) problems.push(`runtime stage line ${c.line}: copies ${s}, not one of ${RUNTIME_FILES.join(", ")}`);
       copied.add(rel);
     }
   }
   for (const f of RUNTIME_FILES) if (!copied.has(f)) problems.push(`runtime stage: ${f} is not copied`);
+  for (const p of OPERATOR_PATHS) if (!operatorPaths.has(p)) problems.push(`runtime stage: ${p} (the operator's probe/command entry) is not installed`);
   if (runtime.instructions.some((i) => i.keyword === "RUN")) problems.push("runtime stage: RUN adds layers; build in the build stage");
   const users = runtime.instructions.filter((i) => i.keyword === "USER");
   const user = users[users.length - 1]?.rest ?? "";
@@ -286,6 +302,9 @@ describe("Dockerfile", () => {
     expect(broken("ARG NODE_IMAGE=node:20-bookworm-slim", "ARG NODE_IMAGE=node:22").join()).toMatch(/not a slim Node 20 image/);
     expect(broken("WORKDIR /app\n", "WORKDIR /app\nCOPYY x y\n").join()).toMatch(/unknown instruction COPYY/);
     expect(broken("COPY tsconfig.json tsconfig.build.json ./", "COPY tsconfig.json").join()).toMatch(/COPY needs a source and a destination/);
+    expect(broken("COPY --from=build --chmod=0755 /app/dist/src/entry/calico.cjs /health\n", "").join()).toMatch(/\/health .* is not installed/);
+    expect(broken("--chmod=0755 /app/dist/src/entry/calico.cjs /usr/bin/calico", "/app/dist/src/entry/calico.cjs /usr/bin/calico").join()).toMatch(/\/usr\/bin\/calico must be executable/);
+    expect(broken("/app/dist/src/entry/calico.cjs /health", "/app/dist/src/main.js /health").join()).toMatch(/\/health must be \/app\/dist\/src\/entry\/calico.cjs/);
   });
 
   it("lints clean with dockerfile-utils (and the linter flags a broken file)", (ctx) => {
@@ -409,7 +428,10 @@ describe("image file set", () => {
       if (ins.keyword === "COPY") {
         const { sources, dest } = copyArgs(ins);
         for (const s of sources) {
-          fs.cpSync(path.join(tmp, "build", s), inStage("runtime", dest, workdir), { recursive: true, verbatimSymlinks: true });
+          const target = inStage("runtime", dest, workdir);
+          fs.mkdirSync(path.dirname(target), { recursive: true });
+          fs.cpSync(path.join(tmp, "build", s), target, { recursive: true, verbatimSymlinks: true });
+          if (ins.flags.chmod) fs.chmodSync(target, parseInt(ins.flags.chmod, 8));
         }
       }
     }
@@ -457,5 +479,36 @@ describe("image file set", () => {
       child.kill("SIGTERM");
     }
     expect(await exited, `exit code after SIGTERM; output:\n${output}`).toBe(0);
+
+    // The operator's command and probes, executed as the kubelet would (shebang, exec bit), from
+    // the image paths: `calico component goldmane` serves; `/health` and `calico health` see it.
+    const stageRoot = path.join(tmp, "runtime");
+    const [port2, healthPort2] = [await freePort(), await freePort()];
+    const probeEnv = { ...runEnv, HEALTH_PORT: String(healthPort2) };
+    const probe = (cmd: string, args: string[]) => spawnSync(path.join(stageRoot, cmd), args, { cwd: "/", env: probeEnv, encoding: "utf8", timeout: 10_000 }).status;
+    expect(probe("health", ["-live"]), "/health -live with nothing listening").toBe(1);
+    const gm = spawn(path.join(stageRoot, "usr/bin/calico"), ["component", "goldmane"], {
+      cwd: "/",
+      env: { ...runEnv, PORT: String(port2), HEALTH_PORT: String(healthPort2), LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let gmOut = "";
+    gm.stdout.on("data", (d: Buffer) => (gmOut += d.toString()));
+    gm.stderr.on("data", (d: Buffer) => (gmOut += d.toString()));
+    const gmExited = new Promise<number | null>((resolve) => gm.once("exit", (code) => resolve(code)));
+    try {
+      let ready: number | null = 1;
+      for (let i = 0; i < 100 && ready !== 0 && gm.exitCode === null; i++) {
+        ready = probe("usr/bin/calico", ["health", `--port=${healthPort2}`, "--type=readiness"]);
+        if (ready !== 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ready, `calico health --type=readiness against calico component goldmane; output:\n${gmOut}`).toBe(0);
+      expect(probe("usr/bin/calico", ["health", `--port=${healthPort2}`, "--type=liveness"])).toBe(0);
+      expect(probe("health", ["-ready"])).toBe(0);
+      expect(probe("health", ["-live"])).toBe(0);
+    } finally {
+      gm.kill("SIGTERM");
+    }
+    expect(await gmExited, `calico component goldmane exit code after SIGTERM; output:\n${gmOut}`).toBe(0);
   });
 });

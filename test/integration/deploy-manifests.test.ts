@@ -581,7 +581,8 @@ describe("helm/tributary", () => {
     const mounts = arr(at(pod, "containers", 0, "volumeMounts")) as Obj[];
     const secrets: Record<string, string> = {};
     // SNAPSHOT_PATH is state, on its own writable volume (checked below), not a Secret.
-    for (const [k, file] of Object.entries(env).filter(([k]) => k.endsWith("_PATH") && k !== "SNAPSHOT_PATH")) {
+    // FILE_CONFIG_PATH is the emitter's switch, a ConfigMap (checked below).
+    for (const [k, file] of Object.entries(env).filter(([k]) => k.endsWith("_PATH") && k !== "SNAPSHOT_PATH" && k !== "FILE_CONFIG_PATH")) {
       // A path is a file in a mounted directory, or the directory itself (the issuer keyring).
       const m = mounts.find((x) => path.posix.dirname(file) === x.mountPath || file === x.mountPath);
       expect(m, `${k}=${file} is in a mounted volume`).toBeDefined();
@@ -602,7 +603,21 @@ describe("helm/tributary", () => {
       NATS_CA_PATH: "tributary-nats-tls:ca.crt",
       NATS_CERT_PATH: "tributary-nats-tls:tls.crt",
       NATS_KEY_PATH: "tributary-nats-tls:tls.key",
+      CLIENT_CERT_PATH: "tributary-emitter-client:tls.crt",
+      CLIENT_KEY_PATH: "tributary-emitter-client:tls.key",
     });
+    // The emitter (issue 13 item 5): its switch file in a ConfigMap mounted as a directory (so an
+    // update reaches the pod), the push server's port open for egress, and a Role for its
+    // progress ConfigMap in the release namespace.
+    const cfgMount = mounts.find((x) => path.posix.dirname(env.FILE_CONFIG_PATH!) === x.mountPath);
+    expect(cfgMount?.readOnly).toBe(true);
+    expect(at(arr(pod.volumes).find((v) => at(v, "name") === cfgMount!.name), "configMap", "name")).toBe("tributary-emitter");
+    expect(env).toMatchObject({ PUSH_URL: "https://guardian.calico-system.svc:8443/api/v1/flows/bulk", POD_NAMESPACE: NS, EMITTER_AGGREGATION_WINDOW: "10m", EMIT_AFTER_SECONDS: "60" });
+    expect(loadServeConfig(env)).toMatchObject({ emitterWindowSec: 600, emitAfterSec: 60, emitterMaxRetries: 5, serverName: "guardian.calico-system.svc" });
+    const role = ofKind(objs, "Role")[0]!;
+    expect(role.metadata.namespace).toBe(NS);
+    expect(arr(role.rules).flatMap((r) => arr(at(r, "verbs"))).sort()).toEqual(["create", "get", "update"]);
+    expect(ofKind(objs, "RoleBinding")[0]!.metadata.namespace).toBe(NS);
     // The snapshot lives on its own writable volume, outside the read-only root filesystem.
     const state = mounts.find((x) => x.mountPath === path.posix.dirname(env.SNAPSHOT_PATH!));
     expect(state, "SNAPSHOT_PATH is on a mounted volume").toBeDefined();
@@ -612,6 +627,8 @@ describe("helm/tributary", () => {
     const np = ofKind(objs, "NetworkPolicy")[0]!;
     const egressPorts = arr(at(np, "spec", "egress")).flatMap((r) => arr(at(r, "ports")).map((x) => at(x, "port")));
     expect(egressPorts).toEqual(expect.arrayContaining([53, 443, 6443, 50051, 50052, 8443]));
+    // 8443 is also PUSH_URL's port: its own rule (the extra rule above also has 8443).
+    expect(arr(at(np, "spec", "egress")).filter((r) => arr(at(r, "ports")).some((x) => at(x, "port") === 8443)).length).toBe(2);
     expect(at(pod, "containers", 0, "image")).toBe("registry.example.com/tributary@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     expect(ofKind(objs, "ServiceMonitor")[0]!.metadata.labels).toMatchObject({ release: "kube-prometheus-stack" });
   });
@@ -651,6 +668,8 @@ describe("helm/tributary", () => {
     ["cluster.enabled=true", /cluster\.natsUrl: String length must be greater than or equal to 1/],
     ["cluster.antiAffinity=always", /cluster\.antiAffinity: cluster\.antiAffinity must be one of/],
     ["cluster.streamReplicas=7", /cluster\.streamReplicas: Must be less than or equal to 5/],
+    ["emitter.pushUrl=ftp://push.example", /emitter\.pushUrl: Does not match pattern/],
+    ["emitter.maxRetries=-1", /emitter\.maxRetries: Must be greater than or equal to 0/],
   ])("values.schema.json rejects --set %s", ([set, message], ctx) => {
     need(ctx);
     const r = helm(["template", RELEASE, chartDir, "--set", set]);
@@ -667,6 +686,7 @@ describe("helm/tributary", () => {
     [["metrics.enabled=false", "metrics.serviceMonitor.enabled=true"], /metrics\.serviceMonitor\.enabled: needs metrics\.enabled/],
     [["metrics.port=8080"], /metrics\.port: must differ from config\.port and health\.port/],
     [["cluster.enabled=true", "cluster.natsUrl=nats://n:4222", "cluster.tls.enabled=true"], /cluster\.tls\.secretName: required/],
+    [["emitter.clientCert.secretName=client"], /emitter\.fileConfig \/ emitter\.clientCert: set emitter\.pushUrl too/],
   ])("the chart refuses inconsistent values: --set %j", ([sets, message], ctx) => {
     need(ctx);
     const r = helm(["template", RELEASE, chartDir, ...sets.flatMap((s) => ["--set", s])]);

@@ -122,6 +122,9 @@ values to change.
 {{- if and (not $v.cluster.enabled) (gt (int $v.replicaCount) 1) }}
 {{- fail "replicaCount: more than 1 needs cluster.enabled (embedded mode keeps the history in each pod's memory)" }}
 {{- end }}
+{{- if and (not $v.emitter.pushUrl) (or $v.emitter.fileConfig.configMapName $v.emitter.clientCert.secretName) }}
+{{- fail "emitter.fileConfig / emitter.clientCert: set emitter.pushUrl too (the emitter is off without it)" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -340,9 +343,56 @@ empty lists are left unset so the server's default applies.
 - name: CLUSTER_TICK_INTERVAL
   value: {{ . | quote }}
 {{- end }}
+{{- with $v.emitter.pushUrl }}
+- name: PUSH_URL
+  value: {{ . | quote }}
+- name: POD_NAMESPACE
+  value: {{ $.Release.Namespace | quote }}
+{{- if $v.emitter.fileConfig.configMapName }}
+- name: FILE_CONFIG_PATH
+  value: {{ printf "%s/%s" (include "tributary.emitterConfigDir" $) $v.emitter.fileConfig.key | quote }}
+{{- end }}
+{{- if kindIs "float64" $v.emitter.emitAfterSeconds }}
+- name: EMIT_AFTER_SECONDS
+  value: {{ $v.emitter.emitAfterSeconds | int64 | toString | quote }}
+{{- end }}
+{{- with $v.emitter.aggregationWindow }}
+- name: EMITTER_AGGREGATION_WINDOW
+  value: {{ . | quote }}
+{{- end }}
+{{- if kindIs "float64" $v.emitter.maxRetries }}
+- name: EMITTER_MAX_RETRIES
+  value: {{ $v.emitter.maxRetries | int64 | toString | quote }}
+{{- end }}
+{{- with $v.emitter.serverName }}
+- name: SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.emitter.clientCert.secretName }}
+- name: CLIENT_CERT_PATH
+  value: {{ printf "%s/tls.crt" (include "tributary.emitterClientDir" $) | quote }}
+- name: CLIENT_KEY_PATH
+  value: {{ printf "%s/tls.key" (include "tributary.emitterClientDir" $) | quote }}
+{{- end }}
 {{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "tributary.emitterClientDir" -}}/etc/tributary/emitter-client{{- end }}
+{{- define "tributary.emitterConfigDir" -}}/etc/tributary/emitter-config{{- end }}
+
+{{/*
+TCP port of the emitter's PUSH_URL (explicit port, else 443 for https, 80 for http), for the
+egress NetworkPolicy; empty without an emitter.
+*/}}
+{{- define "tributary.emitterPort" -}}
+{{- with .Values.emitter.pushUrl }}
+{{- $authority := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*).*$" . "${1}" }}
+{{- $authority = regexReplaceAll "^.*@" $authority "" }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $authority) }}
+{{- default (ternary "443" "80" (hasPrefix "https:" .)) $port }}
 {{- end }}
 {{- end }}
 

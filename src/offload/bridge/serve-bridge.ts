@@ -3,7 +3,7 @@ import type { Registry } from "prom-client";
 import { ConfigError } from "../../config/parse.js";
 import type { ServeConfig } from "../../config/serve-config.js";
 import type { Logger } from "../../observability/logger.js";
-import { createOffloadBridge, type OffloadBridge } from "./bridge.js";
+import type { OffloadBridge } from "./bridge.js";
 import { BRIDGE_DEFAULTS, parseDeviceSpec, type DeviceConfig } from "./config.js";
 
 /** The bridge inside `serve`, created once the RPC port is bound. */
@@ -37,6 +37,9 @@ export function createServeBridge(config: ServeConfig, deps: { log: Logger; regi
   return {
     async start(port) {
       const host = config.host === "" || config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+      // Loaded only when OFFLOAD_DEVICES is set: the bridge pulls in the Kubernetes client
+      // (~70 MB resident), which a plain `serve` never needs (issue 15, BENCHMARKS.md "at rest").
+      const { createOffloadBridge } = await import("./bridge.js");
       bridge = createOffloadBridge(
         {
           ...BRIDGE_DEFAULTS,
