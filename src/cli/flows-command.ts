@@ -69,9 +69,9 @@ function addFilterOptions(cmd: Command): Command {
     .option("--action <action>", "allow | deny | pass (repeatable)", collect(parseAction))
     .option("--pending-action <action>", "action of the pending (staged) policies (repeatable)", collect(parseAction))
     .option("--reporter <side>", "src | dst", parseReporter)
-    .option("--policy-tier <tier>", "policy tier (repeatable)", collect(String))
-    .option("--policy-name <name>", "policy name (repeatable)", collect(String))
-    .option("--policy-namespace <ns>", "policy namespace (repeatable)", collect(String))
+    .option("--policy-tier <tier>", "policy tier (repeatable; ~text = substring)", collect(String))
+    .option("--policy-name <name>", "policy name (repeatable; ~text = substring)", collect(String))
+    .option("--policy-namespace <ns>", "policy namespace (repeatable; ~text = substring)", collect(String))
     .option("--policy-kind <kind>", "policy kind, e.g. CalicoNetworkPolicy (repeatable)", collect(parsePolicyKind))
     .option("--policy-action <action>", "action of the matching policy rule (repeatable)", collect(parseAction));
 }
@@ -219,9 +219,9 @@ export function registerFlowsCommand(program: Command): void {
     .addOption(new Option("--group-by <g>", "policy | rule").default(StatisticsGroupBy.Policy, "policy").argParser(parseGroupBy))
     .addOption(new Option("--stat-type <t>", "packets | bytes | connections").default(StatisticType.PacketCount, "packets").argParser(parseStatType))
     .option("--time-series", "one data point per aggregation window instead of one total")
-    .option("--policy-tier <tier>", "only this policy tier", collect(String))
-    .option("--policy-name <name>", "only this policy name", collect(String))
-    .option("--policy-namespace <ns>", "only this policy namespace", collect(String))
+    .option("--policy-tier <tier>", "only this policy tier (~text = substring)", collect(String))
+    .option("--policy-name <name>", "only this policy name (~text = substring)", collect(String))
+    .option("--policy-namespace <ns>", "only this policy namespace (~text = substring)", collect(String))
     .option("--policy-kind <kind>", "only this policy kind", collect(parsePolicyKind))
     .option("--policy-action <action>", "only rules with this action", collect(parseAction));
   stats.action(async (f: Common & FilterFlags & { since?: bigint; until?: bigint; groupBy: StatisticsGroupBy; statType: StatisticType; timeSeries?: boolean }) =>

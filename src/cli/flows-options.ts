@@ -140,9 +140,11 @@ export function policyMatches(f: FilterFlags): PolicyMatch[] {
   const any = <T>(v: T[] | undefined, none: T): T[] => (v && v.length > 0 ? v : [none]);
   if (![f.policyTier, f.policyName, f.policyNamespace, f.policyKind, f.policyAction].some((v) => v && v.length > 0)) return [];
   const out: PolicyMatch[] = [];
-  for (const tier of any(f.policyTier, ""))
-    for (const name of any(f.policyName, ""))
-      for (const namespace of any(f.policyNamespace, ""))
+  // Calico v3.32's encoding: StringMatch per field; "" = any, a leading "~" = fuzzy, like the others.
+  const match = (v: string[] | undefined) => (v && v.length > 0 ? strings(v) : [{ value: "", type: MatchType.Exact }]);
+  for (const tier of match(f.policyTier))
+    for (const name of match(f.policyName))
+      for (const namespace of match(f.policyNamespace))
         for (const kind of any(f.policyKind, PolicyKind.KindUnspecified))
           for (const action of any(f.policyAction, Action.ActionUnspecified)) out.push(create(PolicyMatchSchema, { tier, name, namespace, kind, action }));
   return out;

@@ -32,6 +32,9 @@ export const POLICY_KIND_NAMES: Readonly<Record<number, string>> = Object.freeze
   4: "StagedGlobalNetworkPolicy",
   5: "StagedKubernetesNetworkPolicy",
   6: "NetworkPolicy",
+  // Reserved in the current proto; v3.30/v3.31 agents still send them (DESIGN §6d): their names.
+  7: "AdminNetworkPolicy",
+  8: "BaselineAdminNetworkPolicy",
   9: "Profile",
   10: "EndOfTier",
   11: "ClusterNetworkPolicy",

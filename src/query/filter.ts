@@ -6,13 +6,25 @@ export interface StringMatchSpec {
   readonly fuzzy: boolean;
 }
 
-/** A PolicyMatch: empty strings and zero enums mean "any". */
+/**
+ * A PolicyMatch: zero enums and empty values mean "any". Tier, namespace and name are StringMatches
+ * as upstream since Calico v3.32 (`StringMatchMatches`: empty value = any, Exact = equality,
+ * Fuzzy = substring); a v3.30/v3.31 plain string arrives here as an Exact match (DESIGN §6d).
+ */
 export interface PolicyMatchSpec {
   readonly kind: number;
-  readonly tier: string;
-  readonly namespace: string;
-  readonly name: string;
+  readonly tier: StringMatchSpec;
+  readonly namespace: StringMatchSpec;
+  readonly name: StringMatchSpec;
   readonly action: number;
+}
+
+/** The StringMatch that matches everything. */
+export const ANY_STRING: StringMatchSpec = Object.freeze({ value: "", fuzzy: false });
+
+/** Upstream's `StringMatchMatches` for policy fields: empty = any, Exact = equal, Fuzzy = substring. */
+export function stringMatches(m: StringMatchSpec, v: string): boolean {
+  return m.value === "" || (m.fuzzy ? v.includes(m.value) : v === m.value);
 }
 
 /** Goldmane's Filter as plain data (goldmane-spec §4.5). Empty lists do not filter. */
@@ -85,10 +97,10 @@ const noAlias = () => "";
 /** Whether one hit satisfies one PolicyMatch: only the hit's own fields, never its trigger. */
 export function policyHitMatches(h: PolicyHitModel, m: PolicyMatchSpec): boolean {
   return (
-    (m.name === "" || h.name === m.name) &&
+    stringMatches(m.name, h.name) &&
     (m.kind === 0 || h.kind === m.kind) &&
-    (m.namespace === "" || h.namespace === m.namespace) &&
-    (m.tier === "" || h.tier === m.tier) &&
+    stringMatches(m.namespace, h.namespace) &&
+    stringMatches(m.tier, h.tier) &&
     (m.action === 0 || h.action === m.action)
   );
 }

@@ -16,7 +16,7 @@ import {
   type PolicyStatsView,
 } from "../storage/policy-stats.js";
 import { QueryError } from "./errors.js";
-import type { KeyPredicate, PolicyMatchSpec } from "./filter.js";
+import { stringMatches, type KeyPredicate, type PolicyMatchSpec } from "./filter.js";
 import type { TimeRange } from "./time-range.js";
 
 /** StatisticType values (goldmane/api.proto). */
@@ -153,9 +153,9 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
     if (ok === undefined) {
       ok =
         (m.kind === 0 || stats.policyKind(p) === m.kind) &&
-        (m.tier === "" || stats.policyTier(p) === m.tier) &&
-        (m.namespace === "" || stats.policyNamespace(p) === m.namespace) &&
-        (m.name === "" || stats.policyName(p) === m.name);
+        stringMatches(m.tier, stats.policyTier(p)) &&
+        stringMatches(m.namespace, stats.policyNamespace(p)) &&
+        stringMatches(m.name, stats.policyName(p));
       policyOk.set(p, ok);
     }
     return ok;

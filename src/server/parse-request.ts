@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SortBy, type Filter, type FlowListRequest, type StringMatch } from "../gen/goldmane/api_pb.js";
+import { SortBy, type Filter, type FlowListRequest, type PolicyMatch, type StringMatch } from "../gen/goldmane/api_pb.js";
 import { MatchType } from "../gen/goldmane/api_pb.js";
 import { QueryError } from "../query/errors.js";
-import { compileFilter, type FilterSpec, type StringMatchSpec } from "../query/filter.js";
+import { ANY_STRING, compileFilter, type FilterSpec, type PolicyMatchSpec, type StringMatchSpec } from "../query/filter.js";
 import type { ListQuery, ListSort } from "../query/list.js";
 import type { PageSpec } from "../query/paging.js";
 import { normalizeTimeRange } from "../query/time-range.js";
@@ -25,6 +25,21 @@ function strings(ms: readonly StringMatch[]): StringMatchSpec[] {
   return ms.map((m) => ({ value: m.value, fuzzy: m.type === MatchType.Fuzzy }));
 }
 
+function stringMatch(m: StringMatch | undefined): StringMatchSpec {
+  return m === undefined || m.value === "" ? ANY_STRING : { value: m.value, fuzzy: m.type === MatchType.Fuzzy };
+}
+
+/** Converts a wire PolicyMatch (absent = match all; absent or empty StringMatch = any value). */
+export function policyMatchSpec(m: PolicyMatch | undefined): PolicyMatchSpec {
+  return {
+    kind: m?.kind ?? 0,
+    tier: stringMatch(m?.tier),
+    namespace: stringMatch(m?.namespace),
+    name: stringMatch(m?.name),
+    action: m?.action ?? 0,
+  };
+}
+
 /** Converts a wire Filter to plain data (absent = match all). */
 export function filterSpec(f: Filter | undefined): FilterSpec {
   return {
@@ -35,7 +50,7 @@ export function filterSpec(f: Filter | undefined): FilterSpec {
     protocols: strings(f?.protocols ?? []),
     destPorts: (f?.destPorts ?? []).map((p, i) => int(`filter.dest_ports[${i}].port`, p.port)),
     actions: f?.actions ?? [],
-    policies: (f?.policies ?? []).map((p) => ({ kind: p.kind, tier: p.tier, namespace: p.namespace, name: p.name, action: p.action })),
+    policies: (f?.policies ?? []).map(policyMatchSpec),
     reporter: f?.reporter ?? 0,
     pendingActions: f?.pendingActions ?? [],
   };

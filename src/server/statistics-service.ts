@@ -12,7 +12,7 @@ import { listStatistics, type StatisticsQuery, type StatisticsRow } from "../que
 import { normalizeTimeRange } from "../query/time-range.js";
 import { queryContext } from "./flows-list.js";
 import { kCallAuth } from "../auth/index.js";
-import { int, toConnectError, type QueryContext } from "./parse-request.js";
+import { int, policyMatchSpec, toConnectError, type QueryContext } from "./parse-request.js";
 import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
 import { encodeStatisticsResult } from "./statistics-encode.js";
 
@@ -23,12 +23,11 @@ export interface StatisticsDeps {
 /** Validates a StatisticsRequest (type, group_by and the ring bounds are checked by the query). */
 export function parseStatisticsRequest(req: StatisticsRequest, ctx: QueryContext): StatisticsQuery {
   const range = normalizeTimeRange(int("start_time_gte", req.startTimeGte), int("start_time_lt", req.startTimeLt), ctx.nowSec, ctx.oldestStartSec);
-  const m = req.policyMatch;
   return {
     range,
     type: req.type,
     groupBy: req.groupBy,
-    policyMatch: { kind: m?.kind ?? 0, tier: m?.tier ?? "", namespace: m?.namespace ?? "", name: m?.name ?? "", action: m?.action ?? 0 },
+    policyMatch: policyMatchSpec(req.policyMatch),
     timeSeries: req.timeSeries,
   };
 }

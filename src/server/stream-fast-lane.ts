@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { fromBinaryLenient } from "./lenient-routes.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { ANONYMOUS, AuthError, withScope, type CallAuth } from "../auth/index.js";
@@ -224,8 +225,10 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
         }
       }
       try {
-        return fromBinary(FlowStreamRequestSchema, payload);
+        // Both PolicyMatch encodings (v3.32 StringMatch, v3.30/v3.31 strings), as on the Connect path.
+        return fromBinaryLenient(FlowStreamRequestSchema, payload);
       } catch (e) {
+        if (e instanceof ConnectError) throw new CallError(e.code, e.rawMessage);
         throw new CallError(Code.InvalidArgument, `cannot decode goldmane.FlowStreamRequest: ${(e as Error).message}`);
       }
     }

@@ -45,12 +45,14 @@ function matches(chips: Chip[]) {
 
 /**
  * Builds the wire Filter. Policy chips combine as Goldmane's UI does: one PolicyMatch per
- * (tier, namespace, name) combination, an empty string meaning "any" (goldmane-spec §11b).
+ * (tier, namespace, name) combination, an empty value meaning "any" (goldmane-spec §11b), each
+ * field a StringMatch as Calico v3.32 sends it.
  * `without` leaves one field out (its own hints must not be narrowed by its chips).
  */
 export function toFilter(state: FilterState, without?: FieldId): Filter {
   const c = (id: FieldId): Chip[] => (id === without ? [] : state.chips[id]);
-  const orAny = (id: FieldId) => (c(id).length === 0 ? [""] : c(id).map((x) => x.value));
+  // Calico v3.32's encoding: each policy field a StringMatch (an empty value means "any").
+  const orAny = (id: FieldId) => (c(id).length === 0 ? [{ value: "" }] : matches(c(id)));
   const policies = [];
   if (c("policyTier").length + c("policyNamespace").length + c("policyName").length > 0) {
     for (const tier of orAny("policyTier"))
@@ -171,8 +173,8 @@ function hintField(opts: FilterBarOptions, id: FieldId, label: string, type: Fil
   const request = (): Filter => {
     const text = input.value.trim();
     // Names and namespaces narrow server-side by a fuzzy match on the typed text (the field's own
-    // chips are left out, so picking a second value stays possible); PolicyMatch has no fuzzy
-    // match, so policy hints are narrowed here instead.
+    // chips are left out, so picking a second value stays possible); policy hints are narrowed
+    // here instead, case-insensitively.
     if (text === "" || id.startsWith("policy")) return toFilter(opts.state, id);
     const chips = { ...opts.state.chips, [id]: [{ value: wireValue(kind, text), fuzzy: true }] };
     return toFilter({ ...opts.state, chips });

@@ -64,3 +64,41 @@ export function rawConnect(
     else if (opts.endStream !== false) req.end();
   });
 }
+
+/** What a raw unary or server-streaming gRPC call returned, with the response payloads. */
+export interface RawGrpcCall extends RawGrpcResult {
+  payloads: Buffer[];
+}
+
+/**
+ * Calls any gRPC method with one hand-made request payload over a raw HTTP/2 client (no protobuf
+ * library between the test and the wire). `cancelAfterMs` cancels a call that would not end
+ * (a stream), returning what arrived by then.
+ */
+export function rawGrpcCall(port: number, path: string, payload: Uint8Array, opts: { cancelAfterMs?: number } = {}): Promise<RawGrpcCall> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", reject);
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let all: http2.IncomingHttpHeaders = {};
+    let data = Buffer.alloc(0);
+    req.on("response", (h) => (all = { ...all, ...h }));
+    req.on("trailers", (t) => (all = { ...all, ...t }));
+    req.on("data", (d: Buffer) => (data = Buffer.concat([data, d])));
+    req.on("close", () => {
+      const payloads: Buffer[] = [];
+      for (let pos = 0; pos + 5 <= data.length; pos += 5 + data.readUInt32BE(pos + 1)) payloads.push(data.subarray(pos + 5, pos + 5 + data.readUInt32BE(pos + 1)));
+      session.close();
+      resolve({
+        status: all["grpc-status"] === undefined ? undefined : Number(all["grpc-status"]),
+        message: decodeURIComponent(String(all["grpc-message"] ?? "")),
+        messages: payloads.length,
+        payloads,
+        headers: all,
+      });
+    });
+    req.on("error", () => undefined);
+    req.end(grpcFrame(payload));
+    if (opts.cancelAfterMs !== undefined) setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), opts.cancelAfterMs);
+  });
+}

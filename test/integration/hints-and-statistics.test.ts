@@ -122,7 +122,7 @@ describe.each(Object.keys(transports))("FilterHints and Statistics over %s", (na
   });
 
   it("Statistics Policy time series: one element per bucket with data, x = bucket starts", async () => {
-    const { results } = await stats(t(), { timeSeries: true, policyMatch: { name: "allow-web" } });
+    const { results } = await stats(t(), { timeSeries: true, policyMatch: { name: { value: "allow-web" } } });
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ x: [BigInt(old - W), BigInt(old)], allowedIn: [5n, 3n], allowedOut: [6n, 4n], direction: 0 });
     expect(results[0]!.policy?.ruleIndex).toBe(0n);
@@ -134,7 +134,7 @@ describe.each(Object.keys(transports))("FilterHints and Statistics over %s", (na
   });
 
   it("Statistics with no match: one empty message, then NOT_FOUND", async () => {
-    const { results, error } = await stats(t(), { policyMatch: { name: "nope" } });
+    const { results, error } = await stats(t(), { policyMatch: { name: { value: "nope" } } });
     expect(results).toHaveLength(1);
     expect(results[0]!.policy).toBeUndefined();
     expect(results[0]!.allowedIn).toEqual([]);

@@ -29,8 +29,14 @@ it("committed src/gen matches `buf generate` of proto/ (regenerate with npm run 
   }
 });
 
-it("proto/goldmane/api.proto is the seed contract, unchanged", () => {
+it("proto/goldmane/api.proto is the seed contract plus exactly issue 13's upstream changes", () => {
   const seed = path.join(ROOT, "../shared/seeds/goldmane-api.proto");
   if (!fs.existsSync(seed)) return; // the seed lives beside the repo in this workplace only
-  expect(fs.readFileSync(path.join(ROOT, "proto/goldmane/api.proto"), "utf8")).toBe(fs.readFileSync(seed, "utf8"));
+  // Calico v3.32's StringMatch in PolicyMatch (PR #12108) and Flow IPs (PR #13063), with comments.
+  const stripComments = (s: string) => s.replace(/^\s*\/\/.*\n/gm, "").replace(/\n\s*\n/g, "\n");
+  const expected = fs
+    .readFileSync(seed, "utf8")
+    .replace(/message PolicyMatch \{[^}]*\}/, (m) => m.replace(/string (tier|namespace|name) = ([234]);/g, "StringMatch $1 = $2;"))
+    .replace("int64 num_connections_live = 12;\n", "int64 num_connections_live = 12;\n  repeated string source_ips = 13;\n  repeated string dest_ips = 14;\n");
+  expect(stripComments(fs.readFileSync(path.join(ROOT, "proto/goldmane/api.proto"), "utf8"))).toBe(stripComments(expected));
 });

@@ -1,3 +1,4 @@
+import { LEGACY_POLICY_KINDS } from "../../../src/server/lenient-routes.js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { FilterHintsRequestSchema, FilterType, PolicyKind } from "../../../src/gen/goldmane/api_pb.js";
@@ -93,13 +94,15 @@ describe("FilterHints: policy types", () => {
   });
 
   it("the kind name table matches the generated enum", () => {
-    for (const [n, name] of Object.entries(POLICY_KIND_NAMES)) expect(PolicyKind[Number(n)]).toBe(name);
+    // 7 and 8 are reserved in the proto: v3.30/v3.31's names (DESIGN §6d)
+    for (const [n, name] of Object.entries(POLICY_KIND_NAMES)) expect(PolicyKind[Number(n)] ?? LEGACY_POLICY_KINDS[Number(n)]).toBe(name);
+    expect(Object.keys(LEGACY_POLICY_KINDS)).toEqual(["7", "8"]);
     for (const [n, name] of Object.entries(FILTER_TYPE_NAMES)) expect(FilterType[Number(n)]).toBe(name);
   });
 
   it("the Filter selects keys; all hits of a selected key contribute", () => {
     const a = setup(flows);
-    const onlyP1 = { policies: [{ name: "p1" }] };
+    const onlyP1 = { policies: [{ name: { value: "p1" } }] };
     expect(values(a, { type: FilterType.FilterTypePolicyTier, filter: onlyP1 })).toEqual(["t1", "t2", "trig-tier"]);
     expect(values(a, { type: FilterType.FilterTypePolicyTier, filter: { destPorts: [{ port: 2n }] } })).toEqual(["default"]);
   });

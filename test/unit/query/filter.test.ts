@@ -9,7 +9,7 @@ import { flowKey, policyHit } from "../../helpers/flow-fixtures.js";
 const exact = (value: string): StringMatchSpec => ({ value, fuzzy: false });
 const fuzzy = (value: string): StringMatchSpec => ({ value, fuzzy: true });
 const spec = (o: Partial<FilterSpec>): FilterSpec => ({ ...MATCH_ALL, ...o });
-const pm = (o: Partial<PolicyMatchSpec>): PolicyMatchSpec => ({ kind: 0, tier: "", namespace: "", name: "", action: 0, ...o });
+const pm = (o: Partial<PolicyMatchSpec>): PolicyMatchSpec => ({ kind: 0, tier: exact(""), namespace: exact(""), name: exact(""), action: 0, ...o });
 const matches = (f: Partial<FilterSpec>, k: Partial<FlowKeyModel> = {}) => compileFilter(spec(f))(flowKey(k));
 
 describe("compileFilter: empty filter", () => {
@@ -140,29 +140,32 @@ describe("compileFilter: policies", () => {
   const key = { enforced, pending };
 
   it("matches when any hit, enforced or pending, satisfies any PolicyMatch", () => {
-    expect(matches({ policies: [pm({ name: "web" })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ name: "default-deny" })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ name: "staged-web" })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ name: "other" })] }, key)).toBe(false);
-    expect(matches({ policies: [pm({ name: "other" }), pm({ name: "staged-web" })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("web") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("default-deny") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("staged-web") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("other") })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ name: exact("other") }), pm({ name: exact("staged-web") })] }, key)).toBe(true);
   });
 
   it("requires every criterion of one PolicyMatch to hold on the same hit", () => {
-    expect(matches({ policies: [pm({ name: "web", namespace: "ns1", tier: "app", kind: PolicyKind.CalicoNetworkPolicy, action: Action.Pass })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ name: "web", tier: "security" })] }, key)).toBe(false);
-    expect(matches({ policies: [pm({ name: "web", action: Action.Deny })] }, key)).toBe(false);
-    expect(matches({ policies: [pm({ name: "web", namespace: "" })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ tier: "security", action: Action.Deny })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("web"), namespace: exact("ns1"), tier: exact("app"), kind: PolicyKind.CalicoNetworkPolicy, action: Action.Pass })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("web"), tier: exact("security") })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ name: exact("web"), action: Action.Deny })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ name: exact("web"), namespace: exact("") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ tier: exact("security"), action: Action.Deny })] }, key)).toBe(true);
   });
 
   it("distinguishes staged and enforced kinds", () => {
-    expect(matches({ policies: [pm({ kind: PolicyKind.StagedNetworkPolicy, name: "staged-web" })] }, key)).toBe(true);
-    expect(matches({ policies: [pm({ kind: PolicyKind.CalicoNetworkPolicy, name: "staged-web" })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ kind: PolicyKind.StagedNetworkPolicy, name: exact("staged-web") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ kind: PolicyKind.CalicoNetworkPolicy, name: exact("staged-web") })] }, key)).toBe(false);
   });
 
-  it("compares names exactly (PolicyMatch carries plain strings)", () => {
-    expect(matches({ policies: [pm({ name: "we" })] }, key)).toBe(false);
-    expect(matches({ policies: [pm({ name: "Web" })] }, key)).toBe(false);
+  it("compares names exactly unless the StringMatch is Fuzzy (substring, case-sensitive)", () => {
+    expect(matches({ policies: [pm({ name: fuzzy("we") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: fuzzy("We") })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ tier: fuzzy("ecur"), name: fuzzy("deny") })] }, key)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("we") })] }, key)).toBe(false);
+    expect(matches({ policies: [pm({ name: exact("Web") })] }, key)).toBe(false);
   });
 
   it("ignores the trigger of an EndOfTier hit", () => {
@@ -176,9 +179,9 @@ describe("compileFilter: policies", () => {
       trigger: policyHit({ kind: PolicyKind.CalicoNetworkPolicy, namespace: "ns1", name: "web", tier: "app" }),
     });
     const k = { enforced: [eot] };
-    expect(matches({ policies: [pm({ name: "web" })] }, k)).toBe(false);
-    expect(matches({ policies: [pm({ namespace: "ns1" })] }, k)).toBe(false);
-    expect(matches({ policies: [pm({ kind: PolicyKind.EndOfTier, tier: "app" })] }, k)).toBe(true);
+    expect(matches({ policies: [pm({ name: exact("web") })] }, k)).toBe(false);
+    expect(matches({ policies: [pm({ namespace: exact("ns1") })] }, k)).toBe(false);
+    expect(matches({ policies: [pm({ kind: PolicyKind.EndOfTier, tier: exact("app") })] }, k)).toBe(true);
   });
 
   it("an all-empty PolicyMatch matches any key with at least one hit", () => {
@@ -188,8 +191,8 @@ describe("compileFilter: policies", () => {
   });
 
   it("policyHitMatches compares only the hit's own fields", () => {
-    expect(policyHitMatches(enforced[0]!, pm({ name: "web", tier: "app" }))).toBe(true);
-    expect(policyHitMatches(enforced[0]!, pm({ name: "web", tier: "x" }))).toBe(false);
+    expect(policyHitMatches(enforced[0]!, pm({ name: exact("web"), tier: exact("app") }))).toBe(true);
+    expect(policyHitMatches(enforced[0]!, pm({ name: exact("web"), tier: exact("x") }))).toBe(false);
   });
 });
 
@@ -228,7 +231,7 @@ describe("filterSpec (wire Filter → FilterSpec)", () => {
       protocols: [{ value: "tcp" }],
       destPorts: [{ port: 443n }],
       actions: [Action.Deny],
-      policies: [{ name: "p", kind: PolicyKind.Profile, tier: "t", namespace: "n", action: Action.Allow }],
+      policies: [{ name: { value: "p" }, kind: PolicyKind.Profile, tier: { value: "t" }, namespace: { value: "n" }, action: Action.Allow }],
       reporter: Reporter.Dst,
       pendingActions: [Action.Pass],
     });
@@ -240,7 +243,7 @@ describe("filterSpec (wire Filter → FilterSpec)", () => {
       protocols: [exact("tcp")],
       destPorts: [443],
       actions: [Action.Deny],
-      policies: [pm({ name: "p", kind: PolicyKind.Profile, tier: "t", namespace: "n", action: Action.Allow })],
+      policies: [pm({ name: exact("p"), kind: PolicyKind.Profile, tier: exact("t"), namespace: exact("n"), action: Action.Allow })],
       reporter: Reporter.Dst,
       pendingActions: [Action.Pass],
     });

@@ -438,11 +438,11 @@ describe("List: filters over the wire request", () => {
 
   it("matches policies over enforced and pending hits, ignoring EndOfTier triggers", () => {
     const t = setup();
-    expect(sourceNames(t, { policies: [{ name: "staged" }] })).toEqual(["web-1"]);
-    expect(sourceNames(t, { policies: [{ name: "trigger-policy" }] })).toEqual([]);
-    expect(sourceNames(t, { policies: [{ kind: PolicyKind.EndOfTier, tier: "app" }] })).toEqual(["web-1"]);
-    expect(sourceNames(t, { policies: [{ name: "allow-all" }] })).toEqual(["pub", "pvt"]);
-    expect(sourceNames(t, { policies: [{ name: "allow-all" }, { name: "staged" }] })).toEqual(["pub", "pvt", "web-1"]);
+    expect(sourceNames(t, { policies: [{ name: { value: "staged" } }] })).toEqual(["web-1"]);
+    expect(sourceNames(t, { policies: [{ name: { value: "trigger-policy" } }] })).toEqual([]);
+    expect(sourceNames(t, { policies: [{ kind: PolicyKind.EndOfTier, tier: { value: "app" } }] })).toEqual(["web-1"]);
+    expect(sourceNames(t, { policies: [{ name: { value: "allow-all" } }] })).toEqual(["pub", "pvt"]);
+    expect(sourceNames(t, { policies: [{ name: { value: "allow-all" } }, { name: { value: "staged" } }] })).toEqual(["pub", "pvt", "web-1"]);
   });
 
   it("counts totals after filtering", () => {

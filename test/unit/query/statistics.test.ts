@@ -184,11 +184,11 @@ describe("Statistics: policy_match", () => {
   it("empty = any; tier / namespace / name exact (no substring)", () => {
     const t = setup(flows);
     expect(names(run(t, {}))).toEqual(["p1", "g1", "p1x"]);
-    expect(names(run(t, { policyMatch: { tier: "t2" } }))).toEqual(["g1", "p1x"]);
-    expect(names(run(t, { policyMatch: { namespace: "ns1" } }))).toEqual(["p1", "p1x"]);
-    expect(names(run(t, { policyMatch: { name: "p1" } }))).toEqual(["p1"]);
-    expect(names(run(t, { policyMatch: { name: "p" } }))).toEqual([]);
-    expect(names(run(t, { policyMatch: { namespace: "ns1", tier: "t2" } }))).toEqual(["p1x"]);
+    expect(names(run(t, { policyMatch: { tier: { value: "t2" } } }))).toEqual(["g1", "p1x"]);
+    expect(names(run(t, { policyMatch: { namespace: { value: "ns1" } } }))).toEqual(["p1", "p1x"]);
+    expect(names(run(t, { policyMatch: { name: { value: "p1" } } }))).toEqual(["p1"]);
+    expect(names(run(t, { policyMatch: { name: { value: "p" } } }))).toEqual([]);
+    expect(names(run(t, { policyMatch: { namespace: { value: "ns1" }, tier: { value: "t2" } } }))).toEqual(["p1x"]);
   });
 
   it("kind: 0 = any, else equal", () => {
@@ -209,7 +209,7 @@ describe("Statistics: policy_match", () => {
     expect(names(rows)).toEqual(["p1"]);
     expect(arrays(rows[0]!)).toEqual([[1], [2], [1], [2], [0], [0]]);
     expect(names(run(t, { policyMatch: { action: 3 } }))).toEqual(["p1x"]);
-    expect(names(run(t, { policyMatch: { action: 3, tier: "t1" } }))).toEqual([]);
+    expect(names(run(t, { policyMatch: { action: 3, tier: { value: "t1" } } }))).toEqual([]);
   });
 
   it("action on Policy sees rules only inside the range", () => {
