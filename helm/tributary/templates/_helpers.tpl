@@ -343,6 +343,7 @@ empty lists are left unset so the server's default applies.
 - name: CLUSTER_TICK_INTERVAL
   value: {{ . | quote }}
 {{- end }}
+{{- end }}
 {{- with $v.emitter.pushUrl }}
 - name: PUSH_URL
   value: {{ . | quote }}
