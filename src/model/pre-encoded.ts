@@ -16,8 +16,14 @@ const WIRE_LEN = 2;
 
 /** A growable byte buffer with the few protobuf writes the encoders need. */
 export class WireWriter {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private pos = 0;
+  /** Positions of the one-byte length slots of the messages opened by {@link begin}. */
+  private readonly open: number[] = [];
+
+  constructor(initialSize = 256) {
+    this.buf = new Uint8Array(initialSize);
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -84,11 +90,20 @@ export class WireWriter {
    * A packed repeated int64 field; omitted when empty. Sized first and written in place: a
    * Statistics time series is millions of values, most of them small.
    */
-  packedField(field: number, xs: readonly number[]): this {
-    if (xs.length === 0) return this;
+  packedField(field: number, xs: ArrayLike<number>): this {
+    return this.packedStrided(field, xs, 0, 1, xs.length);
+  }
+
+  /**
+   * A packed repeated int64 field of `count` values read from `xs` at `offset`, `offset + stride`,
+   * … (one column of interleaved points, written without copying it out); omitted when empty.
+   */
+  packedStrided(field: number, xs: ArrayLike<number>, offset: number, stride: number, count: number): this {
+    if (count === 0) return this;
+    const end = offset + count * stride;
     let size = 0;
     let simple = true;
-    for (let i = 0; i < xs.length; i++) {
+    for (let i = offset; i < end; i += stride) {
       const v = xs[i]!;
       if (v < 0x80 && v >= 0) size += 1;
       else if (v >= 0 && v < 0x10000000) size += v < 0x4000 ? 2 : v < 0x200000 ? 3 : 4;
@@ -99,14 +114,14 @@ export class WireWriter {
     }
     if (!simple) {
       const inner = new WireWriter();
-      for (const v of xs) inner.int64(v);
+      for (let i = offset; i < end; i += stride) inner.int64(xs[i]!);
       return this.messageField(field, inner.finish());
     }
     this.tag(field, WIRE_LEN).uvarint(size);
     this.ensure(size);
     const b = this.buf;
     let p = this.pos;
-    for (let i = 0; i < xs.length; i++) {
+    for (let i = offset; i < end; i += stride) {
       let v = xs[i]!;
       while (v >= 0x80) {
         b[p++] = (v & 0x7f) | 0x80;
@@ -118,39 +133,91 @@ export class WireWriter {
     return this;
   }
 
+  /**
+   * Opens an embedded message in field `field`, written in place: its length is patched in by
+   * {@link end} (one byte reserved; longer lengths shift the content right), so nested messages
+   * need no buffer of their own.
+   */
+  begin(field: number): this {
+    this.tag(field, WIRE_LEN);
+    this.ensure(1);
+    this.open.push(this.pos);
+    this.pos += 1;
+    return this;
+  }
+
+  /** Closes the message opened by the matching {@link begin}. */
+  end(): this {
+    const at = this.open.pop()!;
+    let len = this.pos - at - 1;
+    const extra = len < 0x80 ? 0 : len < 0x4000 ? 1 : len < 0x200000 ? 2 : len < 0x10000000 ? 3 : 4;
+    if (extra > 0) {
+      this.ensure(extra);
+      this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+      this.pos += extra;
+    }
+    let p = at;
+    while (len >= 0x80) {
+      this.buf[p++] = (len & 0x7f) | 0x80;
+      len >>>= 7;
+    }
+    this.buf[p] = len;
+    return this;
+  }
+
+  /** Field `field` as a string already encoded as UTF-8 (callers cache the bytes of repeated strings); proto3 omits "". */
+  utf8Field(field: number, b: Uint8Array): this {
+    if (b.length === 0) return this;
+    return this.tag(field, WIRE_LEN).uvarint(b.length).bytes(b);
+  }
+
+  /** Field `field` as a repeated string element (written even when empty). */
+  utf8Element(field: number, b: Uint8Array): this {
+    return this.tag(field, WIRE_LEN).uvarint(b.length).bytes(b);
+  }
+
+  /** Makes room for `n` more bytes now (one allocation instead of several doublings). */
+  reserve(n: number): this {
+    this.ensure(n);
+    return this;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** A copy of the bytes written (the writer's buffer may be larger). */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
   }
+
+  /** The bytes written, as a view of the writer's buffer (no copy: for one large result). */
+  finishView(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
 }
 
-/** Unknown-field entries (protobuf-es `$unknown`) for the top-level fields of encoded bytes. */
+/**
+ * The unknown-field entries (protobuf-es `$unknown`) that make protobuf-es write `bytes` verbatim:
+ * it writes each entry as its tag followed by its data, so one entry — the first field's tag, then
+ * every byte after it — is enough, and a List of 100 000 rows is copied once instead of being cut
+ * into 100 000 entries (issue 15). The entries are for writing only; nothing reads them.
+ */
 function unknownFields(bytes: Uint8Array): { no: number; wireType: number; data: Uint8Array }[] {
-  const out: { no: number; wireType: number; data: Uint8Array }[] = [];
+  if (bytes.length === 0) return [];
   let pos = 0;
-  const varint = () => {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      const b = bytes[pos++]!;
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 0x80;
-    }
-  };
-  while (pos < bytes.length) {
-    const tag = varint();
-    const no = Math.floor(tag / 8);
-    const wireType = tag % 8;
-    const start = pos;
-    if (wireType === WIRE_VARINT) varint();
-    else if (wireType === WIRE_LEN) {
-      const len = varint();
-      pos += len;
-    } else throw new Error(`pre-encoded message: unexpected wire type ${wireType}`);
-    // protobuf-es keeps a LEN field's data with its length prefix, a varint's as its bytes.
-    out.push({ no, wireType, data: bytes.subarray(start, pos) });
+  let tag = 0;
+  let mul = 1;
+  for (;;) {
+    const b = bytes[pos++]!;
+    tag += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 0x80;
   }
-  return out;
+  const wireType = tag % 8;
+  if (wireType !== WIRE_VARINT && wireType !== WIRE_LEN) throw new Error(`pre-encoded message: unexpected wire type ${wireType}`);
+  return [{ no: Math.floor(tag / 8), wireType, data: bytes.subarray(pos) }];
 }
 
 /** A message of `schema` whose bytes on the binary wire are exactly `bytes`. */

@@ -189,6 +189,8 @@ function aggregateRow(store: FlowStore, slot: number, from: number, to: number, 
   let dst: readonly string[] | null = null;
   let minStart = Number.POSITIVE_INFINITY;
   let maxStart = Number.NEGATIVE_INFINITY;
+  let lastSrc = -1;
+  let lastDst = -1;
   for (let r = keys.newest[slot]!; r !== NONE && s.start[r]! >= from; r = s.prev[r]!) {
     const st = s.start[r]!;
     if (st > to) continue;
@@ -196,10 +198,19 @@ function aggregateRow(store: FlowStore, slot: number, from: number, to: number, 
     if (st > maxStart) maxStart = st;
     const base = r * COUNTERS;
     for (let i = 0; i < COUNTERS; i++) counters[i]! += s.counters[base + i]!;
-    const rs = store.labels.values(s.sourceLabels[r]!);
-    const rd = store.labels.values(s.destLabels[r]!);
-    src = src === null ? rs : intersectSorted(src, rs);
-    dst = dst === null ? rd : intersectSorted(dst, rd);
+    // A key's windows mostly share one interned set: intersect only when the id changes.
+    const srcId = s.sourceLabels[r]!;
+    if (srcId !== lastSrc) {
+      const rs = store.labels.values(srcId);
+      src = src === null ? rs : intersectSorted(src, rs);
+      lastSrc = srcId;
+    }
+    const dstId = s.destLabels[r]!;
+    if (dstId !== lastDst) {
+      const rd = store.labels.values(dstId);
+      dst = dst === null ? rd : intersectSorted(dst, rd);
+      lastDst = dstId;
+    }
   }
   // interval 0: min start / max end of the windows used (spec §1.6); k·W: the aligned group,
   // clipped to the whole buckets of the range.

@@ -93,22 +93,69 @@ function kindRank(kind: number): number {
   return short === undefined ? SHORT_KINDS_SORTED.length + kind : SHORT_KINDS_SORTED.indexOf(short);
 }
 
-/** Accumulates one result: its policy or line id, and its points. */
-interface Acc {
-  readonly id: number;
-  lastBucket: number;
-  readonly x: number[];
+/**
+ * One result of Statistics.List with its points in typed arrays, as the query builds them: the
+ * encoder writes the packed fields straight from these (server/statistics-encode.ts), so a
+ * PolicyRule time series at 100 000 keys (~1 000 results × 240 buckets) allocates a dozen typed
+ * arrays per result instead of millions of array slots (issue 15).
+ */
+export interface StatisticsSeries {
+  readonly kind: number;
+  readonly namespace: string;
+  readonly name: string;
+  readonly tier: string;
+  readonly action: number;
+  readonly ruleIndex: number;
+  readonly direction: number;
+  readonly groupBy: number;
+  readonly type: number;
+  /** Points (1 without time_series). */
+  readonly length: number;
   /**
-   * Six values per point, interleaved (allowedIn, allowedOut, deniedIn, deniedOut, passedIn,
-   * passedOut): one push per point instead of six arrays, split once at the end.
+   * Six values per point, interleaved: allowedIn, allowedOut, deniedIn, deniedOut, passedIn,
+   * passedOut (index 6·i + k); may be longer than 6·length.
    */
-  readonly v: number[];
+  readonly values: Float64Array;
+  /** Bucket start of each point when time_series is set (may be longer than length); null otherwise. */
+  readonly x: Float64Array | null;
 }
 
 /** Per-line facts read once per query (lines repeat in every bucket). */
 const LINE_SKIP = 0;
 const LINE_COUNT = 1;
 const LINE_WITH_ACTION = 2;
+
+/**
+ * The answer of Statistics.List, computed one result at a time: the ordered results are known
+ * after one pass over the range's statistics rows (which also records, per counted line and
+ * bucket, the row holding it); {@link series} then sums one result's points. So results can be
+ * encoded and sent as they are built, and a query holds one small index instead of every point
+ * (issue 15: ~1 000 results × 240 buckets for PolicyRule with time series at 100 000 keys).
+ */
+export interface StatisticsAnswer {
+  /** Results, in the documented order. */
+  readonly size: number;
+  /**
+   * Result `i` with its points. The arrays are reused by the next call: encode or copy first.
+   * Reads the buckets captured by the query (a bucket recycled meanwhile keeps its rows).
+   */
+  series(i: number): StatisticsSeries;
+}
+
+/** One result before its points: what orders it, and the line slots it sums. */
+interface ResultMeta {
+  readonly kind: number;
+  readonly namespace: string;
+  readonly name: string;
+  readonly tier: string;
+  readonly action: number;
+  readonly ruleIndex: number;
+  readonly direction: number;
+  /** Indices into the per-query line table (several for a policy with lines of several actions). */
+  readonly slots: number[];
+  /** Policy id (Policy grouping) or line id (PolicyRule). */
+  readonly target: number;
+}
 
 /**
  * Statistics.List (goldmane-spec §7, DESIGN §4):
@@ -127,7 +174,7 @@ const LINE_WITH_ACTION = 2;
  *   rule_index and direction (numerically).
  * An empty answer is the caller's NOT_FOUND.
  */
-export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsRow[] {
+export function statisticsAnswer(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsAnswer {
   if (q.type !== STATISTIC_PACKET_COUNT && q.type !== STATISTIC_BYTE_COUNT && q.type !== STATISTIC_LIVE_CONNECTION_COUNT) {
     throw new QueryError("type", `unsupported statistic type ${q.type}`);
   }
@@ -143,6 +190,10 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
   const W = store.windowSec;
   const from = bucketStart(gteSec, W);
   const to = bucketStart(ltSec, W);
+  const nb = Math.max(0, (to - from) / W);
+  // The buckets of the range, captured now (scoped: recomputed from the in-scope windows).
+  const buckets: (BucketStats | undefined)[] = [];
+  for (let i = 0; i < nb; i++) buckets.push(q.scope ? bucketFromWindows(store, stats, from + i * W, q.scope) : stats.bucket(from + i * W));
 
   const m = q.policyMatch;
   const byPolicy = q.groupBy === GROUP_BY_POLICY;
@@ -162,20 +213,14 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
   };
   // Policies with a rule of the requested action in the range (Policy grouping with an action).
   const withAction = new Set<number>();
-
-  // Indexed by policy id (Policy grouping) or line id (PolicyRule): ids are small integers.
-  const accOf: (Acc | undefined)[] = [];
-  const accs: Acc[] = [];
-  // Per line: what to do with its rows (LINE_*), the result id it counts to, and its pair offset.
+  // Per line id: what to do with its rows (LINE_*), its slot in the line table (counted lines).
   const lineState: number[] = [];
-  const lineTarget: number[] = [];
-  const linePair: number[] = [];
-  const [inAt, outAt] =
-    q.type === STATISTIC_PACKET_COUNT
-      ? [STAT_PACKETS_IN, STAT_PACKETS_OUT]
-      : q.type === STATISTIC_BYTE_COUNT
-        ? [STAT_BYTES_IN, STAT_BYTES_OUT]
-        : [STAT_LIVE_IN, STAT_LIVE_OUT];
+  const lineSlot: number[] = [];
+  // The line table: counted lines, their pair offset (-1: ActionUnspecified) and result.
+  const slotLine: number[] = [];
+  const slotPair: number[] = [];
+  const resultOf = new Map<number, ResultMeta>();
+  const results: ResultMeta[] = [];
   const classify = (line: number): number => {
     const policy = stats.linePolicy(line);
     const isPolicyLine = stats.lineDirection(line) === DIRECTION_ANY;
@@ -188,84 +233,155 @@ export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: Stat
       } else if (!isPolicyLine && (m.action === 0 || action === m.action)) state = LINE_COUNT;
     }
     lineState[line] = state;
-    lineTarget[line] = byPolicy ? policy : line;
-    linePair[line] = action === ACTION_ALLOW ? 0 : action === ACTION_DENY ? 2 : action === ACTION_PASS ? 4 : -1;
+    if (state === LINE_WITH_ACTION) lineSlot[line] = policy;
+    if (state !== LINE_COUNT) return state;
+    const target = byPolicy ? policy : line;
+    let res = resultOf.get(target);
+    if (res === undefined) {
+      res = {
+        kind: stats.policyKind(policy),
+        namespace: stats.policyNamespace(policy),
+        name: stats.policyName(policy),
+        tier: stats.policyTier(policy),
+        action: byPolicy ? 0 : action,
+        ruleIndex: byPolicy ? 0 : stats.lineRuleIndex(line),
+        direction: byPolicy ? DIRECTION_ANY : stats.lineDirection(line),
+        slots: [],
+        target,
+      };
+      resultOf.set(target, res);
+      results.push(res);
+    }
+    const slot = slotLine.length;
+    slotLine.push(line);
+    slotPair.push(action === ACTION_ALLOW ? 0 : action === ACTION_DENY ? 2 : action === ACTION_PASS ? 4 : -1);
+    res.slots.push(slot);
+    lineSlot[line] = slot;
     return state;
   };
-
-  for (let b = from; b < to; b += W) {
-    const bs = q.scope ? bucketFromWindows(store, stats, b, q.scope) : stats.bucket(b);
+  // Pass 1: classify every line of the range (and note the policies with the requested action).
+  for (const bs of buckets) {
     if (!bs) continue;
     const n = bs.size;
     const lines = bs.lines;
-    const counters = bs.counters;
     for (let r = 0; r < n; r++) {
       const line = lines[r]!;
       const state = lineState[line] ?? classify(line);
-      if (state === LINE_SKIP) continue;
-      const id = lineTarget[line]!;
-      if (state === LINE_WITH_ACTION) {
-        withAction.add(id);
-        continue;
-      }
-      let acc = accOf[id];
-      if (acc === undefined) {
-        acc = { id, lastBucket: Number.NaN, x: [], v: [] };
-        accOf[id] = acc;
-        accs.push(acc);
-      }
-      if (acc.lastBucket !== b && (q.timeSeries || acc.x.length === 0)) {
-        acc.x.push(b);
-        acc.v.push(0, 0, 0, 0, 0, 0);
-      }
-      acc.lastBucket = b;
-      const pair = linePair[line]!;
-      if (pair < 0) continue; // ActionUnspecified: the entry exists, with zero counts (spec §7.2)
-      const at = acc.v.length - 6 + pair;
-      const base = r * STAT_COUNTERS;
-      acc.v[at]! += counters[base + inAt]!;
-      acc.v[at + 1]! += counters[base + outAt]!;
+      if (state === LINE_WITH_ACTION) withAction.add(lineSlot[line]!);
     }
   }
+  // Pass 2: the row of each counted line in each bucket (-1: absent), slot-major.
+  const rowAt = new Int32Array(slotLine.length * nb).fill(-1);
+  for (let i = 0; i < nb; i++) {
+    const bs = buckets[i];
+    if (!bs) continue;
+    const n = bs.size;
+    const lines = bs.lines;
+    for (let r = 0; r < n; r++) {
+      const line = lines[r]!;
+      if (lineState[line] === LINE_COUNT) rowAt[lineSlot[line]! * nb + i] = r;
+    }
+  }
+  const kept = byPolicy && m.action !== 0 ? results.filter((r) => withAction.has(r.target)) : results;
+  kept.sort(compareStatisticsRows);
 
-  const rows: StatisticsRow[] = [];
-  const column = (v: number[], k: number): number[] => {
-    const out = new Array<number>(v.length / 6);
-    for (let i = 0; i < out.length; i++) out[i] = v[6 * i + k]!;
+  const [inAt, outAt] =
+    q.type === STATISTIC_PACKET_COUNT
+      ? [STAT_PACKETS_IN, STAT_PACKETS_OUT]
+      : q.type === STATISTIC_BYTE_COUNT
+        ? [STAT_BYTES_IN, STAT_BYTES_OUT]
+        : [STAT_LIVE_IN, STAT_LIVE_OUT];
+  const values = new Float64Array(6 * Math.max(1, nb));
+  const x = new Float64Array(Math.max(1, nb));
+  return {
+    size: kept.length,
+    series(k: number): StatisticsSeries {
+      const res = kept[k]!;
+      const slots = res.slots;
+      let n = 0;
+      for (let i = 0; i < nb; i++) {
+        const bs = buckets[i];
+        if (!bs) continue;
+        let present = false;
+        for (let j = 0; j < slots.length; j++) {
+          const slot = slots[j]!;
+          const r = rowAt[slot * nb + i]!;
+          if (r < 0) continue;
+          if (!present) {
+            present = true;
+            // One point per bucket the result appears in (time series), else one point in all.
+            if (q.timeSeries || n === 0) {
+              values.fill(0, 6 * n, 6 * n + 6);
+              x[n++] = from + i * W;
+            }
+          }
+          const pair = slotPair[slot]!;
+          if (pair < 0) continue; // ActionUnspecified: the entry exists, with zero counts (spec §7.2)
+          const at = 6 * (n - 1) + pair;
+          const base = r * STAT_COUNTERS;
+          const c = bs.counters;
+          values[at]! += c[base + inAt]!;
+          values[at + 1]! += c[base + outAt]!;
+        }
+      }
+      const { kind, namespace, name, tier, action, ruleIndex, direction } = res;
+      return { kind, namespace, name, tier, action, ruleIndex, direction, groupBy: q.groupBy, type: q.type, length: n, values, x: q.timeSeries ? x : null };
+    },
+  };
+}
+
+/** Every result of {@link statisticsAnswer}, each with its own arrays (in order). */
+export function statisticsSeries(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsSeries[] {
+  const answer = statisticsAnswer(store, stats, q);
+  const out: StatisticsSeries[] = [];
+  for (let i = 0; i < answer.size; i++) {
+    const s = answer.series(i);
+    out.push({ ...s, values: s.values.slice(0, 6 * s.length), x: s.x ? s.x.slice(0, s.length) : null });
+  }
+  return out;
+}
+
+/** Statistics.List as plain rows (arrays of numbers): {@link statisticsSeries}, unpacked. */
+export function listStatistics(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsRow[] {
+  return statisticsSeries(store, stats, q).map(seriesRow);
+}
+
+/** One series as a {@link StatisticsRow} (JSON callers and tests). */
+export function seriesRow(s: StatisticsSeries): StatisticsRow {
+  const column = (k: number): number[] => {
+    const out = new Array<number>(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.values[6 * i + k]!;
     return out;
   };
-  for (const acc of accs) {
-    if (byPolicy && m.action !== 0 && !withAction.has(acc.id)) continue;
-    const policy = byPolicy ? acc.id : stats.linePolicy(acc.id);
-    rows.push({
-      kind: stats.policyKind(policy),
-      namespace: stats.policyNamespace(policy),
-      name: stats.policyName(policy),
-      tier: stats.policyTier(policy),
-      action: byPolicy ? 0 : stats.lineAction(acc.id),
-      ruleIndex: byPolicy ? 0 : stats.lineRuleIndex(acc.id),
-      direction: byPolicy ? DIRECTION_ANY : stats.lineDirection(acc.id),
-      groupBy: q.groupBy,
-      type: q.type,
-      allowedIn: column(acc.v, 0),
-      allowedOut: column(acc.v, 1),
-      deniedIn: column(acc.v, 2),
-      deniedOut: column(acc.v, 3),
-      passedIn: column(acc.v, 4),
-      passedOut: column(acc.v, 5),
-      x: q.timeSeries ? acc.x : null,
-    });
-  }
-  rows.sort(compareStatisticsRows);
-  return rows;
+  return {
+    kind: s.kind,
+    namespace: s.namespace,
+    name: s.name,
+    tier: s.tier,
+    action: s.action,
+    ruleIndex: s.ruleIndex,
+    direction: s.direction,
+    groupBy: s.groupBy,
+    type: s.type,
+    allowedIn: column(0),
+    allowedOut: column(1),
+    deniedIn: column(2),
+    deniedOut: column(3),
+    passedIn: column(4),
+    passedOut: column(5),
+    x: s.x ? Array.from(s.x.subarray(0, s.length)) : null,
+  };
 }
+
+/** The fields the result order reads. */
+export type StatisticsOrderFields = Pick<StatisticsRow, "tier" | "kind" | "namespace" | "name" | "action" | "ruleIndex" | "direction">;
 
 /**
  * The documented result order: tier, kind (by Goldmane's short kind name: gnp, kcnp, knp, np, pro,
  * sgnp, sknp, snp, then other kinds by number), namespace, name — byte-wise — then action, rule_index
  * and direction, numerically. Total on distinct results, so the order is deterministic.
  */
-export function compareStatisticsRows(a: StatisticsRow, b: StatisticsRow): number {
+export function compareStatisticsRows(a: StatisticsOrderFields, b: StatisticsOrderFields): number {
   return (
     compareUtf8(a.tier, b.tier) ||
     kindRank(a.kind) - kindRank(b.kind) ||

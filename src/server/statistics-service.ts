@@ -8,13 +8,13 @@ import {
   type StatisticsResult,
 } from "../gen/goldmane/api_pb.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
-import { listStatistics, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
+import { seriesRow, statisticsAnswer, type StatisticsAnswer, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
 import { normalizeTimeRange } from "../query/time-range.js";
 import { queryContext } from "./flows-list.js";
 import { kCallAuth } from "../auth/index.js";
 import { int, policyMatchSpec, toConnectError, type QueryContext } from "./parse-request.js";
 import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
-import { encodeStatisticsResult } from "./statistics-encode.js";
+import { encodeStatisticsSeries } from "./statistics-encode.js";
 
 export interface StatisticsDeps {
   aggregator: Aggregator;
@@ -67,21 +67,25 @@ export function statisticsService(deps: StatisticsDeps): Partial<ServiceImpl<typ
   const { aggregator } = deps;
   return {
     async *list(req: StatisticsRequest, ctx: HandlerContext) {
-      let rows: StatisticsRow[];
+      let answer: StatisticsAnswer;
       try {
         // A namespace-scoped QUERY token counts only its flows' keys (issue 8).
         const scope = ctx.values.get(kCallAuth).scope;
-        rows = listStatistics(aggregator.store, aggregator.policyStats, { ...parseStatisticsRequest(req, queryContext(aggregator)), scope });
+        answer = statisticsAnswer(aggregator.store, aggregator.policyStats, { ...parseStatisticsRequest(req, queryContext(aggregator)), scope });
       } catch (e) {
         throw toConnectError(e);
       }
-      if (rows.length === 0) {
+      if (answer.size === 0) {
         yield create(StatisticsResultSchema, {});
         throw new ConnectError("No statistics matching request", Code.NotFound);
       }
-      // Binary codecs get pre-encoded results (no bigint per value); JSON gets ordinary messages.
+      // Binary codecs get results encoded from the query's typed arrays (no bigint per value), one
+      // at a time as they are sent; JSON gets ordinary messages.
       const binary = wantsBinary(ctx.requestHeader.get("content-type"));
-      for (const r of rows) yield binary ? preEncoded(StatisticsResultSchema, encodeStatisticsResult(r)) : statisticsResult(r);
+      for (let i = 0; i < answer.size; i++) {
+        const s = answer.series(i);
+        yield binary ? preEncoded(StatisticsResultSchema, encodeStatisticsSeries(s)) : statisticsResult(seriesRow(s));
+      }
     },
   };
 }

@@ -4,7 +4,7 @@
  * build + binary serialisation as Connect does it for a gRPC client), so the figure is what a
  * caller waits for minus the transport.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
@@ -79,7 +79,8 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
       // Serialised as Connect would for a gRPC client, so encoding cost is measured too.
       run: () => toBinary(FlowListResultSchema, list(req, listCtx)),
       size: () => {
-        const r = list(req, listCtx);
+        // Binary callers get pre-encoded bytes: decode them to count.
+        const r = fromBinary(FlowListResultSchema, toBinary(FlowListResultSchema, list(req, listCtx)));
         return `${r.flows.length} rows of ${r.meta!.totalResults}`;
       },
     };
@@ -118,14 +119,15 @@ function cases(agg: Aggregator, unpaged: boolean, big: boolean): Case[] {
     { name: `list deep page (page ${deepPage} × 100)`, ...L({ pageSize: 100n, page: BigInt(deepPage) }), target: listTarget },
     { name: "list last 5 min, page_size 100", ...L({ pageSize: 100n, startTimeGte: -300n }), target: listTarget },
   ];
-  if (unpaged) out.push({ name: "list unpaged {}", ...L({}) });
+  // Every row, as whisker-backend calls List (no page_size).
+  if (unpaged) out.push({ name: "list unpaged {}", ...L({}), target: big ? "p99 ≤ 1000 ms" : undefined });
   out.push(
     { name: "hints dest name", ...H(FilterType.FilterTypeDestName) },
     { name: "hints policy name", ...H(FilterType.FilterTypePolicyName) },
     { name: "statistics Policy", ...S(StatisticsGroupBy.Policy, false), target: statTarget },
     { name: "statistics Policy, time_series", ...S(StatisticsGroupBy.Policy, true), target: statTarget },
     { name: "statistics PolicyRule", ...S(StatisticsGroupBy.PolicyRule, false), target: statTarget },
-    { name: "statistics PolicyRule, time_series", ...S(StatisticsGroupBy.PolicyRule, true), target: statTarget },
+    { name: "statistics PolicyRule, time_series", ...S(StatisticsGroupBy.PolicyRule, true), target: big ? "p99 ≤ 200 ms" : undefined },
   );
   return out;
 }
@@ -138,11 +140,11 @@ function verdict(target: string | undefined, p99: number): string | undefined {
 }
 
 /** Builds a steady ring of `keys` keys (20 active buckets each) and measures every query case. */
-export async function benchQueriesOn(ring: SteadyRing, label: string, iterations: number, big: boolean): Promise<BenchRow[]> {
+export async function benchQueriesOn(ring: SteadyRing, label: string, iterations: number, big: boolean, only: (name: string) => boolean = () => true): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const s = ring.agg.store;
   const shape = `${s.keyCount} keys, ${s.series.size} key-buckets`;
-  for (const c of cases(ring.agg, !big, big)) {
+  for (const c of cases(ring.agg, true, big).filter((c) => only(c.name))) {
     const ms = await timeIt(c.run, iterations, Math.max(3, iterations / 10));
     const p50 = percentile(ms, 50);
     const p99 = percentile(ms, 99);
