@@ -119,6 +119,10 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     return tallies;
   });
 
+  const countIpsDropped = (n: number) => {
+    if (n > 0) metrics.ipsDropped.inc(n);
+  };
+
   const rejectAs = (reason: MalformedReason, node: string): MalformedReason => {
     metrics.rejected.inc({ reason });
     limited(reason, (suppressed) => log.warn({ node, reason, suppressed }, "malformed flow update not stored"));
@@ -140,6 +144,7 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     const src = store.labels.intern(f.sourceLabels);
     const dst = store.labels.intern(f.destLabels);
     const outcome = account(store.addToKey(slot, f.startSec, f.endSec, src, dst, f.counters, nodeId(node)), node, f.startSec);
+    if (outcome === "stored" && f.sourceIps !== undefined) countIpsDropped(store.addIps(slot, f.startSec, f.sourceIps, f.destIps));
     // Remember only once the label sets are referenced by a window, so the memo stays valid.
     if (signature !== null && outcome === "stored") store.rememberEncoded(signature, slot, src, dst);
     return outcome;
@@ -198,7 +203,10 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     ingest(flow, node) {
       tick();
       tallies.received++;
-      return account(store.add(flow, nodeId(node)), node, flow.startSec);
+      const outcome = account(store.add(flow, nodeId(node)), node, flow.startSec);
+      // Only agents that send IPs pay for the second key lookup (DESIGN §6d).
+      if (outcome === "stored" && flow.sourceIps !== undefined) countIpsDropped(store.addIps(store.keySlotFor(flow.key)!, flow.startSec, flow.sourceIps, flow.destIps));
+      return outcome;
     },
     ingestEncoded(bytes, start, end, node) {
       tick();

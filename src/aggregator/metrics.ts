@@ -35,6 +35,11 @@ export function aggregatorMetrics(r: Registry) {
       registers: [r],
       collect: fromTally((t) => t.received),
     }),
+    ipsDropped: new Counter({
+      name: "tributary_flow_ips_dropped_total",
+      help: "Source or destination IPs not kept because a flow's set already held 100 (per key and bucket)",
+      registers: [r],
+    }),
     dropped: new Counter({
       name: "goldmane_aggr_dropped_flows_total",
       help: "Flows dropped for capacity (MAX_UNIQUE_FLOWS reached for a new key)",

@@ -63,6 +63,17 @@ export interface ServeConfig {
   readonly emitterMaxRetries: number;
   /** Namespace of the `flow-emitter-state` ConfigMap; empty = the pod's, else calico-system. */
   readonly podNamespace: string;
+  // --- History in PostgreSQL (issue 16, src/history/) ---
+  /** postgres:// URL; empty = no history (nothing is loaded). */
+  readonly historyPostgresUrl: string;
+  /** Closed buckets waiting to be written at most (older ones are dropped and logged). */
+  readonly historyQueueBuckets: number;
+  /** Retention of the finest (W) table, in seconds. */
+  readonly historyRetentionRawSec: number;
+  /** Retention of the 5-minute table, in seconds. */
+  readonly historyRetention5mSec: number;
+  /** Retention of the 1-hour (and 1-day) tables, in seconds. */
+  readonly historyRetention1hSec: number;
 }
 
 /** One configuration setting: its environment variable, its flag, default and parser. */
@@ -204,6 +215,12 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "serverName", env: "SERVER_NAME", flag: "--server-name", default: "tigera-linseed.tigera-elasticsearch.svc", description: "Emitter: name PUSH_URL's certificate is verified against (and SNI); CA_CERT_PATH is its trust root when set", parse: text }),
   define({ key: "emitterMaxRetries", env: "EMITTER_MAX_RETRIES", flag: "--emitter-max-retries", default: "15", description: "Emitter: retries (backoff 1s doubling to 30s) before a window is given up and counted failed", parse: positiveInt(0, 1_000_000) }),
   define({ key: "podNamespace", env: "POD_NAMESPACE", flag: "--pod-namespace", default: "", description: "Emitter: namespace of ConfigMap flow-emitter-state (empty = the service account's namespace, else calico-system)", parse: text }),
+  // --- History in PostgreSQL (issue 16, docs/DESIGN.md §10) ---
+  define({ key: "historyPostgresUrl", env: "HISTORY_POSTGRES_URL", flag: "--history-postgres-url", default: "", description: "PostgreSQL URL (postgres://user:pass@host:5432/db) flows are kept in beyond the hour; empty = off", parse: text }),
+  define({ key: "historyQueueBuckets", env: "HISTORY_QUEUE_BUCKETS", flag: "--history-queue-buckets", default: "240", description: "Closed buckets waiting for PostgreSQL at most; on overflow the oldest is dropped and logged", parse: positiveInt(1, 100_000) }),
+  define({ key: "historyRetentionRawSec", env: "HISTORY_RETENTION_RAW", flag: "--history-retention-raw", default: "24h", description: "How long the finest (AGGREGATION_WINDOW) history is kept", parse: wholeSeconds(3600) }),
+  define({ key: "historyRetention5mSec", env: "HISTORY_RETENTION_5M", flag: "--history-retention-5m", default: "168h", description: "How long the 5-minute history is kept", parse: wholeSeconds(3600) }),
+  define({ key: "historyRetention1hSec", env: "HISTORY_RETENTION_1H", flag: "--history-retention-1h", default: "2160h", description: "How long the 1-hour (and 1-day) history is kept", parse: wholeSeconds(3600) }),
 ];
 
 function pushUrl(raw: string): string {
@@ -265,6 +282,11 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
     if ((c.clientCertPath === "") !== (c.clientKeyPath === "")) {
       throw new ConfigError(c.clientCertPath === "" ? "CLIENT_CERT_PATH" : "CLIENT_KEY_PATH", "CLIENT_CERT_PATH and CLIENT_KEY_PATH must be set together");
     }
+  }
+  if (c.historyPostgresUrl !== "") {
+    // Rollups are whole multiples of W (docs/DESIGN.md §10).
+    if (300 % c.windowSec !== 0) throw new ConfigError("AGGREGATION_WINDOW", `history needs a window dividing 5m, got ${c.windowSec}s`);
+    if (!/^postgres(ql)?:\/\//.test(c.historyPostgresUrl)) throw new ConfigError("HISTORY_POSTGRES_URL", "must be a postgres:// or postgresql:// URL");
   }
   return Object.freeze(out) as unknown as ServeConfig;
 }

@@ -253,6 +253,8 @@ export function createEmitter(config: EmitterConfig, deps: EmitterDeps): Emitter
     }
     if (retryTimer) return; // a retry is pending: it will run the pump
     running = (async () => {
+      // Off the rollover's call stack: the ingest or query that rolled over finishes first.
+      await new Promise((r) => setImmediate(r));
       try {
         do {
           again = false;

@@ -122,6 +122,7 @@ export function flowFromProto(f: Flow): ConvertResult {
         sourceLabels: f.sourceLabels,
         destLabels: f.destLabels,
         counters,
+        ...(f.sourceIps.length > 0 || f.destIps.length > 0 ? { sourceIps: f.sourceIps, destIps: f.destIps } : {}),
       },
     };
   } catch (e) {
@@ -186,6 +187,8 @@ export function rowToProto(row: FlowRow, keyProto = keyToProto(row.key)): FlowRe
       numConnectionsStarted: BigInt(c[4]!),
       numConnectionsCompleted: BigInt(c[5]!),
       numConnectionsLive: BigInt(c[6]!),
+      sourceIps: (row.sourceIps ?? []) as string[],
+      destIps: (row.destIps ?? []) as string[],
     }),
   });
 }

@@ -65,6 +65,8 @@ interface FlowAcc {
   sourceLabels: string[];
   destLabels: string[];
   counters: number[];
+  sourceIps: string[];
+  destIps: string[];
 }
 
 function expectWire(actual: number, expected: number, what: string): void {
@@ -257,6 +259,9 @@ function readFlow(r: WireReader, end: number, f: FlowAcc): void {
     } else if (no === 4 || no === 5) {
       expectWire(wt, 2, "Flow labels");
       (no === 4 ? f.sourceLabels : f.destLabels).push(r.string(end));
+    } else if (no === 13 || no === 14) {
+      expectWire(wt, 2, "Flow IPs");
+      (no === 13 ? f.sourceIps : f.destIps).push(r.string(end));
     } else if (no >= 6 && no <= 12) {
       expectWire(wt, 0, "Flow counter");
       r.varint64(end);
@@ -323,6 +328,8 @@ export function decodeFlowUpdate(bytes: Uint8Array, start = 0, end = bytes.lengt
     sourceLabels: [],
     destLabels: [],
     counters: [0, 0, 0, 0, 0, 0, 0],
+    sourceIps: [],
+    destIps: [],
   };
   badFields.fill(0);
   counterState.fill(0);
@@ -379,6 +386,7 @@ export function decodeFlowUpdate(bytes: Uint8Array, start = 0, end = bytes.lengt
       sourceLabels: f.sourceLabels,
       destLabels: f.destLabels,
       counters: f.counters,
+      ...(f.sourceIps.length > 0 || f.destIps.length > 0 ? { sourceIps: f.sourceIps, destIps: f.destIps } : {}),
     };
     return { ok: true, flow };
   } catch (e) {

@@ -145,6 +145,10 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
       const stop = r.delimited(flowEnd);
       (no === 4 ? srcRun : dstRun).add(tagStart, stop);
       r.pos = stop;
+    } else if (no === 13 || no === 14) {
+      // Flow IPs (upstream PR #13063) are per flow, not part of the memoised signature: such
+      // updates take the full decode. Agents that send none never get here.
+      return "complex";
     } else if (no >= 6 && no <= 12) {
       if (wt !== 0) throw new DecodeError("Flow counter: wire type");
       r.varint64(flowEnd);

@@ -70,6 +70,9 @@ export interface IngestFlow {
   readonly destLabels: readonly string[];
   /** The seven counters, in {@link COUNTER_NAMES} order; non-negative safe integers. */
   readonly counters: ArrayLike<number>;
+  /** `Flow.source_ips` / `dest_ips` (upstream PR #13063), when the agent sent any. */
+  readonly sourceIps?: readonly string[];
+  readonly destIps?: readonly string[];
 }
 
 /** One aggregated result row, ready to be converted to a FlowResult. */
@@ -81,6 +84,9 @@ export interface FlowRow {
   readonly sourceLabels: readonly string[];
   readonly destLabels: readonly string[];
   readonly counters: ArrayLike<number>;
+  /** The key's IPs over the row's buckets (absent = none). */
+  readonly sourceIps?: readonly string[];
+  readonly destIps?: readonly string[];
 }
 
 // Goldmane enum values used by the core rules (goldmane/api.proto).

@@ -88,6 +88,20 @@ const EMITTERS: Readonly<Record<number, Emit>> = {
 };
 
 /**
+ * FilterHints over keys already selected (the PostgreSQL history's path): the same emitters,
+ * sorting and paging as {@link filterHints}.
+ */
+export function hintsOfKeys(type: number, keys: Iterable<FlowKeyModel>, page: PageSpec): FilterHintsAnswer {
+  const emit = EMITTERS[type];
+  if (!emit) throw new QueryError("type", `unsupported filter type '${FILTER_TYPE_NAMES[type] ?? type}'`);
+  const found = new Set<string>();
+  for (const k of keys) emit(k, found);
+  const values = [...found].sort(compareUtf8);
+  const { from, to } = pageBounds(values.length, page);
+  return { values: values.slice(from, to), meta: pageMeta(values.length, page) };
+}
+
+/**
  * Whether the key in `slot` has a window in a bucket starting in `[first, last]`: the key
  * selection rule of List (DESIGN §4: only keys with data in buckets lying wholly inside the range;
  * `first`/`last` from {@link wholeBuckets}). Walks the key's windows from the newest.

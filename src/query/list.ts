@@ -216,5 +216,8 @@ function aggregateRow(store: FlowStore, slot: number, from: number, to: number, 
   // clipped to the whole buckets of the range.
   const startSec = intervalSec === 0 ? minStart : from;
   const endSec = intervalSec === 0 ? maxStart + W : to + W;
-  return { id: keys.ids[slot]!, key: keys.keys[slot]!, startSec, endSec, sourceLabels: src ?? [], destLabels: dst ?? [], counters };
+  const id = keys.ids[slot]!;
+  // Flow IPs: the union over the same buckets (a side structure, empty unless agents send IPs).
+  const ips = store.ips.between(id, from, to);
+  return { id, key: keys.keys[slot]!, startSec, endSec, sourceLabels: src ?? [], destLabels: dst ?? [], counters, ...ips };
 }

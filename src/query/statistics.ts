@@ -175,12 +175,7 @@ interface ResultMeta {
  * An empty answer is the caller's NOT_FOUND.
  */
 export function statisticsAnswer(store: FlowStore, stats: PolicyStatsView, q: StatisticsQuery): StatisticsAnswer {
-  if (q.type !== STATISTIC_PACKET_COUNT && q.type !== STATISTIC_BYTE_COUNT && q.type !== STATISTIC_LIVE_CONNECTION_COUNT) {
-    throw new QueryError("type", `unsupported statistic type ${q.type}`);
-  }
-  if (q.groupBy !== GROUP_BY_POLICY && q.groupBy !== GROUP_BY_POLICY_RULE) {
-    throw new QueryError("group_by", `unsupported group_by ${q.groupBy}`);
-  }
+  checkStatisticsQuery(q);
   const { gteSec, ltSec } = q.range;
   const ring = store.ring;
   // goldmane-spec §7.1: both ends must fall in a bucket of the ring.
@@ -194,7 +189,32 @@ export function statisticsAnswer(store: FlowStore, stats: PolicyStatsView, q: St
   // The buckets of the range, captured now (scoped: recomputed from the in-scope windows).
   const buckets: (BucketStats | undefined)[] = [];
   for (let i = 0; i < nb; i++) buckets.push(q.scope ? bucketFromWindows(store, stats, from + i * W, q.scope) : stats.bucket(from + i * W));
+  return answerFromBuckets(stats, from, W, buckets, q);
+}
 
+/** Rejects an unsupported statistic type or grouping (INVALID_ARGUMENT naming the field). */
+export function checkStatisticsQuery(q: Pick<StatisticsQuery, "type" | "groupBy">): void {
+  if (q.type !== STATISTIC_PACKET_COUNT && q.type !== STATISTIC_BYTE_COUNT && q.type !== STATISTIC_LIVE_CONNECTION_COUNT) {
+    throw new QueryError("type", `unsupported statistic type ${q.type}`);
+  }
+  if (q.groupBy !== GROUP_BY_POLICY && q.groupBy !== GROUP_BY_POLICY_RULE) {
+    throw new QueryError("group_by", `unsupported group_by ${q.groupBy}`);
+  }
+}
+
+/**
+ * The counting rules of Statistics.List over consecutive buckets of width `step` starting at
+ * `from` (`buckets[i]` = the bucket at from + i·step, undefined when empty): shared by the
+ * in-memory path and the PostgreSQL history (whose buckets are of the resolution it used).
+ */
+export function answerFromBuckets(
+  stats: PolicyStatsView,
+  from: number,
+  W: number,
+  buckets: readonly (BucketStats | undefined)[],
+  q: StatisticsQuery,
+): StatisticsAnswer {
+  const nb = buckets.length;
   const m = q.policyMatch;
   const byPolicy = q.groupBy === GROUP_BY_POLICY;
   // Policy-level criteria, memoised per policy id (policies are few, rows many).

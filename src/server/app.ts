@@ -27,6 +27,7 @@ import { createStreamHub, streamMetrics } from "../stream/index.js";
 import { createAuth } from "../auth/index.js";
 import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
+import type { History } from "../history/index.js";
 import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
 import { listFlows } from "../query/list.js";
 import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
@@ -53,6 +54,8 @@ export interface TributaryServer {
   readonly registry: Registry;
   /** The built-in offload bridge once listening (OFFLOAD_DEVICES set), else undefined. */
   readonly offloadBridge: OffloadBridge | undefined;
+  /** The PostgreSQL history once listening (HISTORY_POSTGRES_URL set), else undefined. */
+  readonly history: History | undefined;
   /** The Goldmane emitter once listening (PUSH_URL set), else undefined. */
   readonly emitter: Emitter | undefined;
   listen(): Promise<BoundPorts>;
@@ -80,13 +83,16 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     { source: aggregator, metrics: streamMetrics(registry) },
   );
 
+  // The PostgreSQL history (issue 16) is loaded lazily in listen() when configured.
+  let history: History | undefined;
+  const historyRef = () => history?.source;
   const routes = (router: ConnectRouter) => {
     // Both PolicyMatch encodings, v3.31's PolicyKind names, INVALID_ARGUMENT for undecodable
     // bodies (lenient-routes.ts, DESIGN §6d). Ingest JSON stays lenient about unknown fields, so an
     // agent of a newer Calico is not refused for a field we do not know yet.
     lenientService(router, FlowCollector, collectorService({ aggregator, metrics }), { jsonOptions: { ignoreUnknownFields: true } });
-    lenientService(router, Flows, flowsService({ aggregator, streams }));
-    lenientService(router, Statistics, statisticsService({ aggregator }));
+    lenientService(router, Flows, flowsService({ aggregator, streams, history: historyRef }));
+    lenientService(router, Statistics, statisticsService({ aggregator, history: historyRef }));
     router.service(SessionService, auth.sessionService);
   };
   const handler = connectNodeAdapter({
@@ -167,6 +173,9 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     get offloadBridge() {
       return offloadBridge;
     },
+    get history() {
+      return history;
+    },
     get emitter() {
       return emitter;
     },
@@ -175,6 +184,13 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       if (config.snapshotPath) {
         restoreSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
         snapshots = periodicSnapshots(config.snapshotPath, config.snapshotIntervalMs, aggregator, log.child({ module: "snapshot" }));
+      }
+      if (config.historyPostgresUrl) {
+        // Imported only when configured: without a URL neither src/history nor pg is loaded.
+        const { createHistory } = await import("../history/index.js");
+        const h = createHistory(config, { aggregator, log: log.child({ module: "history" }), registry });
+        await h.start();
+        history = h;
       }
       const healthAddr = await health?.listen();
       const metricsAddr = await metricsHttp?.listen();
@@ -228,6 +244,7 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
           log.error({ err, file: config.snapshotPath }, "snapshot on shutdown failed");
         }
       }
+      await history?.stop(Math.max(1000, config.shutdownTimeoutMs / 2));
       aggregator.stop();
       if (heartbeat) clearInterval(heartbeat);
       await metricsHttp?.close();

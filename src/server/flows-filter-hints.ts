@@ -9,9 +9,9 @@ import {
 } from "../gen/goldmane/api_pb.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { compileFilter } from "../query/filter.js";
-import { filterHints, type FilterHintsQuery } from "../query/filter-hints.js";
+import { filterHints, type FilterHintsAnswer, type FilterHintsQuery } from "../query/filter-hints.js";
 import { normalizeTimeRange } from "../query/time-range.js";
-import { queryContext } from "./flows-list.js";
+import { queryContext, RESOLUTION_HEADER, type HistoryRef } from "./flows-list.js";
 import { kCallAuth } from "../auth/index.js";
 import { filterSpec, int, pageSpec, toConnectError, type QueryContext } from "./parse-request.js";
 
@@ -22,22 +22,42 @@ export function parseFilterHintsRequest(req: FilterHintsRequest, ctx: QueryConte
   return { range, type: req.type, filter: compileFilter(filterSpec(req.filter)), page };
 }
 
-/** Flows.FilterHints: parse, delegate to query/, convert (STYLE.md §3). */
-export function filterHintsMethod(aggregator: Aggregator) {
-  return (req: FilterHintsRequest, ctx: HandlerContext): FilterHintsResult => {
+/** Flows.FilterHints: parse, delegate to query/ (or the history), convert (STYLE.md §3). */
+export function filterHintsMethod(aggregator: Aggregator): (req: FilterHintsRequest, ctx: HandlerContext) => FilterHintsResult;
+export function filterHintsMethod(
+  aggregator: Aggregator,
+  history: HistoryRef | undefined,
+): (req: FilterHintsRequest, ctx: HandlerContext) => FilterHintsResult | Promise<FilterHintsResult>;
+export function filterHintsMethod(aggregator: Aggregator, history: HistoryRef = () => undefined) {
+  const toResult = (answer: FilterHintsAnswer): FilterHintsResult =>
+    create(FilterHintsResultSchema, {
+      meta: create(ListMetadataSchema, {
+        totalPages: BigInt(answer.meta.totalPages),
+        totalResults: BigInt(answer.meta.totalResults),
+      }),
+      hints: answer.values.map((value) => create(FilterHintSchema, { value })),
+    });
+  return (req: FilterHintsRequest, ctx: HandlerContext): FilterHintsResult | Promise<FilterHintsResult> => {
     try {
       const auth = ctx.values.get(kCallAuth);
-      const q = parseFilterHintsRequest(req, queryContext(aggregator));
+      const qc = queryContext(aggregator);
+      const q = parseFilterHintsRequest(req, qc);
       // A namespace-scoped QUERY token gets hints from its flows only (issue 8).
       auth.requireInScope(filterSpec(req.filter));
-      const answer = filterHints(aggregator.store, { ...q, scope: auth.scope });
-      return create(FilterHintsResultSchema, {
-        meta: create(ListMetadataSchema, {
-          totalPages: BigInt(answer.meta.totalPages),
-          totalResults: BigInt(answer.meta.totalResults),
-        }),
-        hints: answer.values.map((value) => create(FilterHintSchema, { value })),
-      });
+      const h = history();
+      if (h && q.range.gteSec < qc.oldestStartSec) {
+        return h.filterHints({ ...q, scope: auth.scope }).then(
+          (r) => {
+            ctx.responseHeader.set(RESOLUTION_HEADER, String(r.resolutionSec));
+            return toResult(r.answer);
+          },
+          (e: unknown) => {
+            throw toConnectError(e);
+          },
+        );
+      }
+      ctx.responseHeader.set(RESOLUTION_HEADER, String(qc.windowSec));
+      return toResult(filterHints(aggregator.store, { ...q, scope: auth.scope }));
     } catch (e) {
       throw toConnectError(e);
     }

@@ -28,6 +28,9 @@ export function encodeFlowListResult(meta: PageMeta, rows: readonly FlowRow[]): 
     for (const l of row.destLabels) w.utf8Element(5, utf8(l));
     const c = row.counters;
     for (let i = 0; i < 7; i++) w.int64Field(6 + i, c[i]!);
+    // Flow IPs (fields 13, 14; DESIGN §6d): present only when agents sent some.
+    if (row.sourceIps) for (const ip of row.sourceIps) w.utf8Element(13, utf8(ip));
+    if (row.destIps) for (const ip of row.destIps) w.utf8Element(14, utf8(ip));
     w.end().end();
   }
   return w.finishView();

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { SortBy, type Filter, type FlowListRequest, type PolicyMatch, type StringMatch } from "../gen/goldmane/api_pb.js";
 import { MatchType } from "../gen/goldmane/api_pb.js";
 import { QueryError } from "../query/errors.js";
+import { HistoryUnavailableError } from "../query/history-source.js";
 import { ANY_STRING, compileFilter, type FilterSpec, type PolicyMatchSpec, type StringMatchSpec } from "../query/filter.js";
 import type { ListQuery, ListSort } from "../query/list.js";
 import type { PageSpec } from "../query/paging.js";
@@ -9,6 +10,7 @@ import { normalizeTimeRange } from "../query/time-range.js";
 
 /** Maps a query-layer error to its gRPC code (the one place that does, STYLE.md §4). */
 export function toConnectError(e: unknown): unknown {
+  if (e instanceof HistoryUnavailableError) return new ConnectError(e.message, Code.Unavailable);
   if (e instanceof QueryError) return new ConnectError(e.message, e.kind === "not_found" ? Code.NotFound : Code.InvalidArgument);
   return e;
 }

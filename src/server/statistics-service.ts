@@ -10,7 +10,7 @@ import {
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { seriesRow, statisticsAnswer, type StatisticsAnswer, type StatisticsQuery, type StatisticsRow } from "../query/statistics.js";
 import { normalizeTimeRange } from "../query/time-range.js";
-import { queryContext } from "./flows-list.js";
+import { queryContext, RESOLUTION_HEADER, type HistoryRef } from "./flows-list.js";
 import { kCallAuth } from "../auth/index.js";
 import { int, policyMatchSpec, toConnectError, type QueryContext } from "./parse-request.js";
 import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
@@ -18,6 +18,8 @@ import { encodeStatisticsSeries } from "./statistics-encode.js";
 
 export interface StatisticsDeps {
   aggregator: Aggregator;
+  /** The PostgreSQL history, when configured (ranges starting before the oldest bucket in memory). */
+  history?: HistoryRef;
 }
 
 /** Validates a StatisticsRequest (type, group_by and the ring bounds are checked by the query). */
@@ -71,7 +73,18 @@ export function statisticsService(deps: StatisticsDeps): Partial<ServiceImpl<typ
       try {
         // A namespace-scoped QUERY token counts only its flows' keys (issue 8).
         const scope = ctx.values.get(kCallAuth).scope;
-        answer = statisticsAnswer(aggregator.store, aggregator.policyStats, { ...parseStatisticsRequest(req, queryContext(aggregator)), scope });
+        const qc = queryContext(aggregator);
+        const q = { ...parseStatisticsRequest(req, qc), scope };
+        const h = deps.history?.();
+        if (h && q.range.gteSec < qc.oldestStartSec) {
+          // The range starts before the oldest bucket in memory: the history answers (DESIGN §10).
+          const r = await h.statistics(q);
+          ctx.responseHeader.set(RESOLUTION_HEADER, String(r.resolutionSec));
+          answer = r.answer;
+        } else {
+          ctx.responseHeader.set(RESOLUTION_HEADER, String(qc.windowSec));
+          answer = statisticsAnswer(aggregator.store, aggregator.policyStats, q);
+        }
       } catch (e) {
         throw toConnectError(e);
       }

@@ -2,6 +2,7 @@ import { COUNTERS, type FlowKeyModel, type IngestFlow } from "../model/flow.js";
 import { keyString, traceString } from "../model/flow-key.js";
 import { bucketStart } from "../model/time.js";
 import { BucketRing } from "./bucket-ring.js";
+import { FlowIps } from "./flow-ips.js";
 import { FlowSeries, NONE } from "./flow-series.js";
 import { KeyTable } from "./key-table.js";
 import { EMPTY_LABELS, LabelSets } from "./label-sets.js";
@@ -54,6 +55,8 @@ export class FlowStore {
   readonly ring: BucketRing;
   private readonly claimBuckets: number;
   private readonly observers: FlowStoreObserver[] = [];
+  /** Flow IPs: a side structure filled only by agents that send them (DESIGN §6d). */
+  readonly ips = new FlowIps();
 
   constructor(
     private readonly options: FlowStoreOptions,
@@ -66,6 +69,15 @@ export class FlowStore {
     // A claim must outlive the agent's replay window: the claims of bucket b are dropped at the
     // rollover to b + (ceil(horizon/W) + 2)·W (docs/DESIGN.md §3).
     this.claimBuckets = Math.ceil(options.replayHorizonSec / options.windowSec) + 1;
+    this.observers.push(this.ips);
+  }
+
+  /**
+   * Adds a stored flow's IPs to the key in `slot`, in the bucket containing `startSec` (call after
+   * an add that returned "stored"). Returns how many IPs the cap of 100 dropped.
+   */
+  addIps(slot: number, startSec: number, src: readonly string[] | undefined, dst: readonly string[] | undefined): number {
+    return this.ips.add(this.keys.ids[slot]!, bucketStart(startSec, this.windowSec), src, dst);
   }
 
   /** Registers an observer (derived per-bucket indices such as policy statistics). */

@@ -1,3 +1,4 @@
+import type { FlowIpsRecord } from "./flow-ips.js";
 import { COUNTERS, type FlowKeyModel } from "../model/flow.js";
 import { keyString, traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
@@ -23,6 +24,8 @@ interface Header {
   keys: { id: number; key: FlowKeyModel }[];
   rows: number;
   claims: number;
+  /** Flow IPs (DESIGN §6d), only when some agent sent them; older snapshots have none. */
+  ips?: FlowIpsRecord[];
 }
 
 /** What a restore did. */
@@ -107,6 +110,8 @@ export function encodeSnapshot(store: FlowStore, nodeNames: readonly string[], s
     rows: rowCount,
     claims: claimRow.length,
   };
+  const ips = store.ips.records();
+  if (ips.length > 0) header.ips = ips;
   const json = Buffer.from(JSON.stringify(header), "utf8");
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length, 0);
@@ -203,6 +208,14 @@ export function restoreSnapshot(store: FlowStore, bytes: Buffer, nodeId: (name: 
     const i = claimRow[k]!;
     if (!restored[i] || claimStart[k]! < store.claimHorizonStart) continue;
     if (store.restoreClaim(slots[rowKey[i]!]!, nodes[claimNode[k]!]!, claimStart[k]!, claimEnd[k]!)) summary.claims++;
+  }
+  if (header.ips) {
+    const slotOfId = new Map<number, number>();
+    header.keys.forEach(({ id }, j) => slotOfId.set(id, slots[j]!));
+    for (const [id, b, src, dst] of header.ips) {
+      const slot = slotOfId.get(id);
+      if (slot !== undefined && store.ring.accepts(b)) store.addIps(slot, b, src, dst);
+    }
   }
   store.removeEmptyKeys();
   summary.keys = store.keyCount;

@@ -170,6 +170,7 @@ export function createStreamHub(config: StreamHubConfig, deps: StreamHubDeps): S
         sourceLabels: store.labels.values(s.sourceLabels[row]!),
         destLabels: store.labels.values(s.destLabels[row]!),
         counters: s.counters.subarray(row * COUNTERS, row * COUNTERS + COUNTERS),
+        ...store.ips.between(store.keys.ids[slot]!, b, b),
       },
       kp,
     );

@@ -7,6 +7,12 @@ function labels(list: string[]): HTMLElement {
   return h("div", { class: "labels" }, ...list.map((l) => h("span", { class: "label" }, l)));
 }
 
+/** Flow IPs (upstream PR #13063): shown only when the agents sent some. */
+function ips(list: string[], testid: string): HTMLElement {
+  if (list.length === 0) return h("span", { class: "muted", "data-testid": testid }, "not reported");
+  return h("div", { class: "labels", "data-testid": testid }, ...list.map((ip) => h("span", { class: "label" }, ip)));
+}
+
 function dl(rows: [string, string | Node][]): HTMLElement {
   return h("dl", {}, ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
@@ -60,6 +66,10 @@ export function renderDetails(panel: HTMLElement, r: FlowResult, onClose: () => 
     labels(f.sourceLabels),
     h("h3", {}, "Destination labels"),
     labels(f.destLabels),
+    h("h3", {}, "Source IPs"),
+    ips(f.sourceIps, "source-ips"),
+    h("h3", {}, "Destination IPs"),
+    ips(f.destIps, "dest-ips"),
     ...trace("Enforced policies", key.policies?.enforcedPolicies ?? []),
     ...trace("Pending policies", key.policies?.pendingPolicies ?? []),
   );

@@ -33,7 +33,9 @@ function enumName(e: Record<number, string>, v: number): string {
 export const actionName = (a: Action): string => (a === Action.ActionUnspecified ? "-" : enumName(Action, a));
 export const reporterName = (r: Reporter): string => (r === Reporter.ReporterUnspecified ? "-" : enumName(Reporter, r));
 export const endpointTypeName = (t: EndpointType): string => (t === EndpointType.EndpointTypeUnspecified ? "-" : enumName(EndpointType, t));
-export const policyKindName = (k: PolicyKind): string => (k === PolicyKind.KindUnspecified ? "-" : enumName(PolicyKind, k));
+/** v3.30/v3.31's names of the PolicyKind values our proto reserves (they are shown as sent). */
+const LEGACY_KINDS: Record<number, string> = { 7: "AdminNetworkPolicy", 8: "BaselineAdminNetworkPolicy" };
+export const policyKindName = (k: PolicyKind): string => (k === PolicyKind.KindUnspecified ? "-" : enumName({ ...LEGACY_KINDS, ...PolicyKind }, k));
 
 /** Unix seconds → `YYYY-MM-DD HH:MM:SS` in UTC (the server's clock, not the browser's). */
 export function formatTime(sec: bigint | number): string {

@@ -34,7 +34,7 @@ const policy = (name: string, tier: string, action: number) => ({
 
 function fixtures(): FlowUpdate[] {
   const out = [
-    wireUpdate(T0 - 30, { sourceName: "frontend", sourceNamespace: "shop", destName: "backend", destNamespace: "shop", policies: policy("allow-frontend", "default", 1) }, { sourceLabels: ["app=frontend", "team=web"], packetsIn: 10n, packetsOut: 20n }),
+    wireUpdate(T0 - 30, { sourceName: "frontend", sourceNamespace: "shop", destName: "backend", destNamespace: "shop", policies: policy("allow-frontend", "default", 1) }, { sourceLabels: ["app=frontend", "team=web"], packetsIn: 10n, packetsOut: 20n, sourceIps: ["10.0.0.6", "10.0.0.5"], destIps: ["10.0.1.9"] }),
     wireUpdate(T0 - 20, { sourceName: "frontend", sourceNamespace: "shop", destName: "pub", destNamespace: "", destType: 4, destPort: 443n, action: 2, policies: policy("deny-egress", "security", 2) }, { packetsIn: 0n, packetsOut: 7n }),
     wireUpdate(T0 - 25, { sourceName: "cache", sourceNamespace: "shop", destName: "backend", destNamespace: "shop", proto: "udp", destPort: 53n }),
   ];
@@ -140,6 +140,9 @@ describe("web UI in headless Chromium", () => {
     expect(text).toContain("team=web");
     expect(text).toContain("allow-frontend");
     expect(await details.locator("[data-testid=trace-row]").count()).toBe(1);
+    // Flow IPs (issue 13 item 6), sorted
+    expect(await details.locator("[data-testid=source-ips] .label").allTextContents()).toEqual(["10.0.0.5", "10.0.0.6"]);
+    expect(await details.locator("[data-testid=dest-ips] .label").allTextContents()).toEqual(["10.0.1.9"]);
   });
 
   it("draws the per-policy chart of allowed/denied packets from Statistics/List (time series)", async () => {

@@ -367,6 +367,12 @@ function containerEnv(objs: K8sObject[]): Record<string, string> {
     Object.assign(env, cm.data);
   }
   for (const e of arr(at(c, "env"))) {
+    const ref = at(e, "valueFrom", "secretKeyRef");
+    if (ref !== undefined) {
+      // A secret value (HISTORY_POSTGRES_URL): settable, its value unknown here (empty = unset).
+      env[String(at(e, "name"))] = "";
+      continue;
+    }
     const v = at(e, "value");
     if (typeof v !== "string") throw new Error(`env ${String(at(e, "name"))} must be a string value, got ${JSON.stringify(v)}`);
     env[String(at(e, "name"))] = v;
@@ -564,6 +570,11 @@ describe("helm/tributary", () => {
     const env = containerEnv(objs);
     const settable = [...new Set([...SERVICE_ENV, ...SERVE_SETTINGS.map((s) => s.env)])];
     expect(settable.filter((k) => !(k in env)), "variables the chart cannot set").toEqual([]);
+    // History (issue 16): the URL from the named Secret, retentions as given.
+    const container = at(ofKind(objs, "Deployment")[0], "spec", "template", "spec", "containers", 0);
+    const urlEnv = arr(at(container, "env")).find((e) => at(e, "name") === "HISTORY_POSTGRES_URL");
+    expect(at(urlEnv, "valueFrom", "secretKeyRef")).toEqual({ name: "flows-db-app", key: "uri" });
+    expect(env).toMatchObject({ HISTORY_RETENTION_RAW: "12h", HISTORY_RETENTION_5M: "72h", HISTORY_RETENTION_1H: "720h", HISTORY_QUEUE_BUCKETS: "480" });
     expect(loadServeConfig(env)).toMatchObject({
       windowSec: 30, historyBuckets: 120, maxUniqueFlows: 1_000_000, replayHorizonSec: 360, maxMessageBytes: 8_388_608,
       maxStreams: 200, streamQueueSize: 20_000, ingestFastLane: false, shutdownTimeoutMs: 20_000, prometheusPort: 9100,

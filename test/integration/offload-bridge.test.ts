@@ -236,6 +236,9 @@ describe.each(["v1", "opi"] as const)("offload bridge, %s dialect: emulator → 
     });
     expect(db1.sourceLabels).toEqual(["app=client"]);
     expect(db1.destLabels).toEqual(["app=db"]);
+    // Flow IPs from the session (issue 13 item 6)
+    expect(db1.sourceIps).toEqual(["10.0.1.5"]);
+    expect(db1.destIps).toEqual(["10.0.2.7"]);
     expect(db1.endTime).toBe(BigInt(P0 + W));
     expect(counts(db1)).toEqual(dstDelta(undefined, a.db, { started: 1 }));
     expect(counts(at(P0 + W, isDb))).toEqual(dstDelta(a.db, b.db, {}));

@@ -186,6 +186,30 @@ empty lists are left unset so the server's default applies.
   value: {{ . | quote }}
 {{- end }}
 {{- end }}
+{{- if $v.history.postgres.existingSecret }}
+{{- /* History in PostgreSQL (issue 16): the URL comes from a Secret (e.g. CloudNativePG's <cluster>-app, key "uri"). */}}
+- name: HISTORY_POSTGRES_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.history.postgres.existingSecret | quote }}
+      key: {{ $v.history.postgres.secretKey | quote }}
+{{- with $v.history.queueBuckets }}
+- name: HISTORY_QUEUE_BUCKETS
+  value: {{ . | toString | quote }}
+{{- end }}
+{{- with $v.history.retention.raw }}
+- name: HISTORY_RETENTION_RAW
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.history.retention.fiveMinutes }}
+- name: HISTORY_RETENTION_5M
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.history.retention.oneHour }}
+- name: HISTORY_RETENTION_1H
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- with $v.config.corsAllowedOrigins }}
 - name: CORS_ALLOWED_ORIGINS
   value: {{ join "," . | quote }}

@@ -19,7 +19,7 @@ export function mergeFlows(flows: Iterable<MappedFlow>): MappedFlow[] {
     const k = JSON.stringify(f.key);
     const m = byKey.get(k);
     if (!m) {
-      byKey.set(k, { ...f, sourceLabels: [...f.sourceLabels], destLabels: [...f.destLabels] });
+      byKey.set(k, { ...f, sourceLabels: [...f.sourceLabels], destLabels: [...f.destLabels], sourceIps: [...f.sourceIps], destIps: [...f.destIps] });
       continue;
     }
     m.packetsIn += f.packetsIn;
@@ -31,8 +31,19 @@ export function mergeFlows(flows: Iterable<MappedFlow>): MappedFlow[] {
     m.live += f.live;
     m.sourceLabels = m.sourceLabels.filter((l) => f.sourceLabels.includes(l));
     m.destLabels = m.destLabels.filter((l) => f.destLabels.includes(l));
+    m.sourceIps = unionCapped(m.sourceIps, f.sourceIps);
+    m.destIps = unionCapped(m.destIps, f.destIps);
   }
   return [...byKey.values()];
+}
+
+/** At most this many IPs per side of a Flow (upstream PR #13063); the server caps again. */
+export const MAX_FLOW_IPS = 100;
+
+function unionCapped(a: string[], b: readonly string[]): string[] {
+  if (a.length >= MAX_FLOW_IPS) return a;
+  for (const ip of b) if (!a.includes(ip) && a.length < MAX_FLOW_IPS) a.push(ip);
+  return a;
 }
 
 /** Encodes a merged Flow for the window [startSec, endSec) as a FlowUpdate. */
@@ -46,6 +57,8 @@ export function toFlowUpdate(f: MappedFlow, startSec: number, endSec: number): F
       endTime: BigInt(endSec),
       sourceLabels: f.sourceLabels,
       destLabels: f.destLabels,
+      sourceIps: f.sourceIps,
+      destIps: f.destIps,
       packetsIn: clamp(f.packetsIn),
       packetsOut: clamp(f.packetsOut),
       bytesIn: clamp(f.bytesIn),

@@ -23,6 +23,9 @@ export interface MappedFlow {
   };
   sourceLabels: string[];
   destLabels: string[];
+  /** The session's addresses (`Flow.source_ips` / `dest_ips`, upstream PR #13063). */
+  sourceIps: string[];
+  destIps: string[];
   packetsIn: bigint;
   packetsOut: bigint;
   bytesIn: bigint;
@@ -136,6 +139,9 @@ export function mapSession(desc: SessionDescriptor, delta: SessionDelta, ctx: Ma
     },
     sourceLabels: src.labels,
     destLabels: dst.labels,
+    // The destination address is the one the identity came from: a PROXY session's backend.
+    sourceIps: [desc.sourceIp],
+    destIps: [backend && desc.proxyDestinationIp ? desc.proxyDestinationIp : desc.destinationIp],
     packetsIn: inSide.packets,
     packetsOut: outSide.packets,
     bytesIn: inSide.bytes,

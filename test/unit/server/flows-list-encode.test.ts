@@ -22,6 +22,8 @@ function randomRows(rnd: () => number, n: number): FlowRow[] {
       sourceLabels: r.flow.sourceLabels,
       destLabels: rnd() < 0.2 ? [] : r.flow.destLabels,
       counters: Array.from(r.flow.counters, (c) => (c % 2 ** 30) * (big ? 2 ** 20 : 1)),
+      // Flow IPs on some rows (issue 13 item 6)
+      ...(rnd() < 0.3 ? { sourceIps: ["10.0.0.1", "fd00::ü"], destIps: rnd() < 0.5 ? [] : ["192.0.2.9"] } : {}),
     });
   }
   return rows;
