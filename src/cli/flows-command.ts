@@ -78,7 +78,7 @@ function addFilterOptions(cmd: Command): Command {
 
 function addTimeOptions(cmd: Command, what: string): Command {
   return cmd
-    .option("--since <when>", `start of the ${what}: a duration back (15m, 1h) or Unix seconds`, parseTime)
+    .option("--since <when>", `start of the ${what}: a duration back (15m, 24h, 7d, 30d), a date (2026-11-30T12:00:00Z) or Unix seconds`, parseTime)
     .option("--until <when>", `end of the ${what}: a duration back or Unix seconds (default now)`, parseTime);
 }
 
@@ -122,6 +122,12 @@ async function run(name: string, flags: Common, body: () => Promise<void>): Prom
   process.stdout.write("", () => process.exit(code));
 }
 
+/** The response header naming the bucket width an answer used (server/flows-list.ts, issue 16). */
+const RESOLUTION_HEADER = "tributary-resolution";
+
+/** ", resolution 300s" when the server said so (history answers; Goldmane sends none). */
+const resolutionNote = (r: string) => (r === "" ? "" : `, resolution ${r}s`);
+
 function rangeOf(flags: { since?: bigint; until?: bigint }) {
   return { startTimeGte: flags.since ?? 0n, startTimeLt: flags.until ?? 0n };
 }
@@ -148,6 +154,7 @@ export function registerFlowsCommand(program: Command): void {
     .option("--aggregation-interval <duration>", "one row per key per interval (a multiple of the aggregation window)", durationSec);
   list.action(async (f: Common & FilterFlags & { since?: bigint; until?: bigint; sort: SortBy; page: number; pageSize: number; aggregationInterval?: number }) =>
     run("list", f, async () => {
+      let resolution = "";
       const client = createClient(Flows, transportOf(f));
       const res = await client.list(
         {
@@ -158,7 +165,7 @@ export function registerFlowsCommand(program: Command): void {
           filter: filterOf(f),
           aggregationInterval: BigInt(f.aggregationInterval ?? 0),
         },
-        { timeoutMs: f.timeout * 1000 },
+        { timeoutMs: f.timeout * 1000, onHeader: (h) => (resolution = h.get(RESOLUTION_HEADER) ?? "") },
       );
       if (f.output === "json") {
         process.stdout.write(json(FlowListResultSchema, res, true) + "\n");
@@ -166,7 +173,7 @@ export function registerFlowsCommand(program: Command): void {
       }
       process.stdout.write(formatTable(FLOW_HEADER, res.flows.map(flowRow), FLOW_NUMERIC));
       const total = res.meta?.totalResults ?? 0n;
-      process.stdout.write(total === 0n ? "no flows\n" : `page ${f.page + 1} of ${res.meta?.totalPages ?? 0n}, ${total} flows\n`);
+      process.stdout.write(total === 0n ? "no flows\n" : `page ${f.page + 1} of ${res.meta?.totalPages ?? 0n}, ${total} flows${resolutionNote(resolution)}\n`);
     }),
   );
 
@@ -226,19 +233,21 @@ export function registerFlowsCommand(program: Command): void {
     .option("--policy-action <action>", "only rules with this action", collect(parseAction));
   stats.action(async (f: Common & FilterFlags & { since?: bigint; until?: bigint; groupBy: StatisticsGroupBy; statType: StatisticType; timeSeries?: boolean }) =>
     run("stats", f, async () => {
+      let resolution = "";
       const matches = policyMatches(f);
       if (matches.length > 1) throw new UsageError("stats takes one policy match: give each --policy-* flag at most once");
       const client = createClient(Statistics, transportOf(f));
       const results: StatisticsResult[] = [];
       for await (const r of client.list(
         { ...rangeOf(f), type: f.statType, groupBy: f.groupBy, timeSeries: f.timeSeries ?? false, policyMatch: matches[0] },
-        { timeoutMs: f.timeout * 1000 },
+        { timeoutMs: f.timeout * 1000, onHeader: (h) => (resolution = h.get(RESOLUTION_HEADER) ?? "") },
       )) results.push(r);
       if (f.output === "json") {
         process.stdout.write(JSON.stringify(results.map((r) => toJson(StatisticsResultSchema, r, { alwaysEmitImplicit: true })), null, 2) + "\n");
         return;
       }
       process.stdout.write(statsTable(results, f.timeSeries ?? false));
+      if (resolution !== "") process.stderr.write(`resolution ${resolution}s (the bucket width the server used for this range)\n`);
     }),
   );
 

@@ -40,7 +40,12 @@ export function parseTime(raw: string): bigint {
   const v = raw.trim();
   if (/^\d+$/.test(v)) return BigInt(v);
   if (/^(\d+[smhd])+$/.test(v)) return -BigInt(durationSec(v));
-  throw new InvalidArgumentError(`expected a duration back from now (15m, 1h30m, 90s) or absolute Unix seconds, got "${raw}"`);
+  // A date (ISO 8601 / RFC 3339: 2026-11-30, 2026-11-30T12:00:00Z); without a zone it is UTC.
+  if (/^\d{4}-\d{2}-\d{2}/.test(v)) {
+    const ms = Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(v) || v.length === 10 ? v : `${v}Z`);
+    if (!Number.isNaN(ms)) return BigInt(Math.floor(ms / 1000));
+  }
+  throw new InvalidArgumentError(`expected a duration back from now (15m, 1h30m, 90s) or absolute Unix seconds (also 7d, or a date such as 2026-11-30T12:00:00Z), got "${raw}"`);
 }
 
 /** A duration such as `15s`, `2m` or `1h30m` in whole seconds (`0` allowed). */

@@ -355,6 +355,17 @@ export function createHistoryWriter(config: WriterConfig, deps: WriterDeps): His
         setDepth();
       } catch (err) {
         metrics.writeErrors.inc();
+        const code = (err as { code?: string }).code;
+        // An error of the data itself (an SQLSTATE outside connection and resource classes) will
+        // not go away by retrying: after a few attempts the bucket is dropped, loudly.
+        if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57|58|40)/.test(code) && attempt >= 4 && queue[0]) {
+          const bad = queue.shift()!;
+          setDepth();
+          metrics.droppedBuckets.inc();
+          log.error({ bucket: bad.start, err: (err as Error).message, code }, "history: bucket could not be written and was dropped");
+          attempt = 0;
+          continue;
+        }
         const delay = RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)]!;
         log.warn({ err: (err as Error).message, queued: queue.length, retryMs: delay }, "history write failed; retrying");
         if (client && (err as { code?: string }).code === undefined) await disconnect();

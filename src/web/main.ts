@@ -55,9 +55,35 @@ function isLive(): boolean {
   return state.range === "live";
 }
 
-/** Seconds back → start_time_gte relative to the server's clock (negative), or 0 for all. */
+/** A datetime-local value (read as UTC) → Unix seconds, or 0n when empty or invalid. */
+function dateInput(id: string): bigint {
+  const v = byId<HTMLInputElement>(id).value;
+  const ms = v === "" ? Number.NaN : Date.parse(`${v}Z`);
+  return Number.isNaN(ms) ? 0n : BigInt(Math.floor(ms / 1000));
+}
+
+/**
+ * Seconds back → start_time_gte relative to the server's clock (negative), 0 for all, or the
+ * custom "from" date. Ranges older than the hour in memory are answered from the server's
+ * PostgreSQL history when it has one (README "History (PostgreSQL)").
+ */
 function rangeStart(): bigint {
+  if (state.range === "custom") return dateInput("range-since");
   return state.range === "all" || isLive() ? 0n : -BigInt(state.range);
+}
+
+/** start_time_lt: the custom "to" date, else 0 (now). */
+function rangeEnd(): bigint {
+  return state.range === "custom" ? dateInput("range-until") : 0n;
+}
+
+/** The resolution header of an answer (seconds), as text for the user. */
+const RESOLUTION_HEADER = "tributary-resolution";
+function resolutionText(sec: string | null): string {
+  if (!sec) return "";
+  const n = Number(sec);
+  const unit = n % 3600 === 0 ? `${n / 3600} h` : n % 60 === 0 ? `${n / 60} min` : `${n} s`;
+  return `resolution ${unit}`;
 }
 
 let renderQueued = false;
@@ -136,15 +162,17 @@ async function runStream(signal: AbortSignal): Promise<void> {
 /** Flows/List for the chosen range, sort and page (server-side paging). */
 async function runList(signal: AbortSignal): Promise<void> {
   setStatus("loading…");
+  let resolution: string | null = null;
   try {
     const res = await api.flows.list(
-      { startTimeGte: rangeStart(), page: BigInt(state.page), pageSize: BigInt(state.pageSize), sortBy: [{ sortBy: state.sort }], filter: toFilter(state.filter) },
-      { signal },
+      { startTimeGte: rangeStart(), startTimeLt: rangeEnd(), page: BigInt(state.page), pageSize: BigInt(state.pageSize), sortBy: [{ sortBy: state.sort }], filter: toFilter(state.filter) },
+      { signal, onHeader: (hd) => (resolution = hd.get(RESOLUTION_HEADER)) },
     );
     if (signal.aborted) return;
     listRows = res.flows;
     listTotal = { pages: Number(res.meta?.totalPages ?? 0n), results: Number(res.meta?.totalResults ?? 0n) };
-    setStatus(`${formatCount(listTotal.results)} flows`);
+    const res2 = resolutionText(resolution);
+    setStatus(`${formatCount(listTotal.results)} flows${res2 ? ` · ${res2}` : ""}`);
     render();
   } catch (e) {
     if (!signal.aborted) showError(e);
@@ -168,6 +196,8 @@ function reload(): void {
 // ---- policy chart (Statistics/List, time series) ----
 
 let chartResults: StatisticsResult[] = [];
+/** The resolution the server used for the chart's series (its points are that far apart). */
+let chartResolution: string | null = null;
 let chartAbort: AbortController | null = null;
 
 function chartKey(r: StatisticsResult): string {
@@ -187,8 +217,8 @@ async function loadChart(): Promise<void> {
   const fetchAll = async (start: bigint) => {
     const results: StatisticsResult[] = [];
     for await (const r of api.statistics.list(
-      { startTimeGte: start, type: bytes ? StatisticType.ByteCount : StatisticType.PacketCount, groupBy: StatisticsGroupBy.Policy, timeSeries: true },
-      { signal },
+      { startTimeGte: start, startTimeLt: start === 0n ? 0n : rangeEnd(), type: bytes ? StatisticType.ByteCount : StatisticType.PacketCount, groupBy: StatisticsGroupBy.Policy, timeSeries: true },
+      { signal, onHeader: (hd) => (chartResolution = hd.get(RESOLUTION_HEADER)) },
     )) results.push(r);
     return results;
   };
@@ -203,6 +233,7 @@ async function loadChart(): Promise<void> {
     }
     if (signal.aborted) return;
     chartResults = results;
+    byId("chart-resolution").textContent = chartResolution ? `Points are ${resolutionText(chartResolution).replace("resolution ", "")} buckets (the resolution the server used for this range).` : "";
     const sel = byId<HTMLSelectElement>("chart-policy");
     const previous = sel.value;
     sel.replaceChildren(...results.map((r) => h("option", { value: chartKey(r) }, r.policy ? policyLabel(r.policy) : "?")));
@@ -249,9 +280,18 @@ byId("filters").append(
 
 byId<HTMLSelectElement>("range").addEventListener("change", (ev) => {
   state.range = (ev.target as HTMLSelectElement).value;
+  byId("custom-range").hidden = state.range !== "custom";
   state.page = 0;
+  if (state.range === "custom" && (dateInput("range-since") === 0n || dateInput("range-until") === 0n)) return; // wait for both dates
   reload();
 });
+for (const id of ["range-since", "range-until"]) {
+  byId(id).addEventListener("change", () => {
+    if (state.range !== "custom" || dateInput("range-since") === 0n || dateInput("range-until") === 0n) return;
+    state.page = 0;
+    reload();
+  });
+}
 byId<HTMLSelectElement>("page-size").addEventListener("change", (ev) => {
   state.pageSize = Number((ev.target as HTMLSelectElement).value);
   state.page = 0;

@@ -34,6 +34,12 @@ if (want("query") || want("rollover")) {
   if (want("rollover")) rows.push(...benchRollover(big, 60, "100k keys"));
 }
 if (want("heap")) rows.push(...benchHeap(100_000));
+// The PostgreSQL history (issue 16): only when asked for (`npm run bench -- history`): it starts
+// its own cluster and writes gigabytes.
+if (only.includes("history")) {
+  const { benchHistory } = await import("./history-bench.js");
+  rows.push(...(await benchHistory()));
+}
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const header = [

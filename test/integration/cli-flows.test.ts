@@ -63,7 +63,7 @@ describe("tributary flows list", () => {
     expect(lines[0]).toMatch(/^START\s+END\s+SRC_NS\s+SRC\s+DST_NS\s+DST\s+PORT\s+PROTO\s+ACTION/);
     expect(lines).toHaveLength(5);
     expect(lines.find((l) => l.includes(" pub "))).toMatch(/frontend\s+-\s+pub\s+443\s+tcp\s+Deny\s+Src\s+0\s+7\s+100\s+200\s+security\|shop\/deny-egress:Deny$/);
-    expect(lines.at(-1)).toBe("page 1 of 1, 3 flows");
+    expect(lines.at(-1)).toBe("page 1 of 1, 3 flows, resolution 1s");
 
     expect(denied.code, denied.stderr).toBe(0);
     const d = JSON.parse(denied.stdout) as { meta: { totalResults: string }; flows: { flow: { Key: { destName: string; action: string } } }[] };
