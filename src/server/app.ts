@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import { setMaxListeners } from "node:events";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -85,6 +86,8 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   // Session tokens and AUTH_MODE (issue 8, docs/auth.md); reads its files now (ConfigError).
   const auth = createAuth(config, { clock: deps.clock, registry, log: log.child({ module: "auth" }) });
   const shutdown = new AbortController();
+  // Every open ingest or stream call listens for shutdown: thousands of agents are normal.
+  setMaxListeners(0, shutdown.signal);
   const streams = createStreamHub(
     { maxStreams: config.maxStreams, queueSize: config.streamQueueSize },
     { source: aggregator, metrics: streamMetrics(registry) },

@@ -144,6 +144,12 @@ export interface ClusterBenchOptions {
 
 export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seconds: 8, repeats: 3 }): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
+  // Each figure is printed as soon as it is known (stderr), so a later failure keeps them.
+  const push = rows.push.bind(rows);
+  rows.push = (...r: BenchRow[]) => {
+    for (const x of r) process.stderr.write(`cluster-bench: ${JSON.stringify(x)}\n`);
+    return push(...r);
+  };
   const stops: (() => Promise<void>)[] = [];
   let nats: NatsServer | undefined;
   try {
@@ -229,15 +235,22 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
     const js = jetstream(nc);
     const ROUNDS = 3;
     const w = new LogBatchWriter();
-    const acks: Promise<unknown>[] = [];
+    let acks: Promise<unknown>[] = [];
+    const publish = async () => {
+      acks.push(js.publish("bench-apply.log", w.seal(Date.now()), { timeout: 60_000 }));
+      if (acks.length >= 16) {
+        await Promise.all(acks);
+        acks = [];
+      }
+    };
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < keys.length; i++) {
         const b = encodeUpdate(keys[i]!, startSec - (r % 2) * 15, 1_800_000_000 + r);
         w.add(`10.1.${(i >> 8) & 255}.${i & 255}`, b, 0, b.length);
-        if (w.count === 500) acks.push(js.publish("bench-apply.log", w.seal(Date.now())));
+        if (w.count === 500) await publish();
       }
     }
-    if (w.count > 0) acks.push(js.publish("bench-apply.log", w.seal(Date.now())));
+    if (w.count > 0) await publish();
     await Promise.all(acks);
     await nc.close();
     const flows = ROUNDS * keys.length;
@@ -270,6 +283,8 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
       note: `process start to caught up; snapshot ${((snap.bytes as number) / 2 ** 20).toFixed(1)} MiB at sequence ${String(snap.sequence)}, loaded in ${String(loaded?.ms)} ms (${String(loaded?.keys)} keys); the replay without it took ${applySec.toFixed(1)} s`,
     });
     void (await metric(fresh.metricsPort, "tributary_cluster_applied_sequence"));
+  } catch (err) {
+    rows.push({ name: "cluster/ERROR", value: NaN, unit: "", note: `the run stopped: ${(err as Error).message}` });
   } finally {
     for (const s of stops.reverse()) await s().catch(() => undefined);
     await nats?.stop();
