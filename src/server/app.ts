@@ -65,6 +65,13 @@ export interface TributaryServer {
   close(): Promise<void>;
 }
 
+/** A method of the side a cluster role does not serve: UNIMPLEMENTED saying where to go. */
+function otherRole(service: string, role: "ingest" | "query") {
+  return (): never => {
+    throw new ConnectError(`${service} is served by replicas of CLUSTER_ROLE ${role} or all, not by this one`, Code.Unimplemented);
+  };
+}
+
 /** Wires aggregator, services, the RPC port, health and metrics (DESIGN §2 `server/`). */
 export function createTributaryServer(config: ServeConfig, deps: ServerDeps): TributaryServer {
   const log = deps.log;
@@ -103,10 +110,15 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     // A cluster role serves only its side (CLUSTER_ROLE); the other side's methods are UNIMPLEMENTED.
     if (servesIngest) {
       lenientService(router, FlowCollector, collectorService({ aggregator, metrics, sink: cluster?.sink }), { jsonOptions: { ignoreUnknownFields: true } });
+    } else {
+      router.service(FlowCollector, { connect: otherRole("FlowCollector", "ingest") });
     }
     if (servesQueries) {
       lenientService(router, Flows, flowsService({ aggregator, streams, history: historyRef }));
       lenientService(router, Statistics, statisticsService({ aggregator, history: historyRef }));
+    } else {
+      router.service(Flows, { list: otherRole("Flows", "query"), filterHints: otherRole("Flows", "query"), stream: otherRole("Flows", "query") });
+      router.service(Statistics, { list: otherRole("Statistics", "query") });
     }
     router.service(SessionService, auth.sessionService);
   };
