@@ -57,6 +57,10 @@ export interface Aggregator {
   tick(): void;
   /** Registers a listener for buckets that become ready to stream. Returns an unsubscribe. */
   onReady(listener: ReadyListener): () => void;
+  /** The reporting nodes, indexed by their interned id (dedup claims name nodes by id). */
+  nodeNames(): readonly string[];
+  /** The interned id of a reporting node (created if new): restores claims kept elsewhere. */
+  nodeIdOf(node: string): number;
   /** Wall-clock seconds of the last completed rollover check (for liveness). */
   readonly lastTickSec: number;
   start(): void;
@@ -237,6 +241,8 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
       return restoreSnapshot(store, bytes, nodeId);
     },
     tick,
+    nodeNames: () => [...nodes.keys()],
+    nodeIdOf: nodeId,
     onReady(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -46,6 +46,22 @@ export interface ServeConfig {
   readonly offloadIntervalSec: number;
   readonly offloadExclusive: boolean;
   readonly kubeconfig: string;
+  // --- Cluster mode on NATS JetStream (issue 14, src/cluster/, DESIGN §9) ---
+  /** NATS server URLs (comma list); empty = embedded mode (one process, in memory). */
+  readonly natsUrl: string;
+  readonly natsCredsPath: string;
+  readonly natsCaPath: string;
+  readonly natsCertPath: string;
+  readonly natsKeyPath: string;
+  readonly clusterStream: string;
+  readonly clusterStreamReplicas: number;
+  readonly clusterRole: "all" | "ingest" | "query";
+  readonly clusterSnapshotBucket: string;
+  readonly clusterSnapshotIntervalMs: number;
+  readonly clusterBatchDelayMs: number;
+  readonly clusterBatchMax: number;
+  readonly clusterAppendTimeoutMs: number;
+  readonly clusterTickIntervalMs: number;
   // --- Goldmane emitter (issue 13 item 5, src/emitter/) ---
   /** Where flows are POSTed (application/x-ndjson); empty = no emitter (its code is not loaded). */
   readonly pushUrl: string;
@@ -151,6 +167,27 @@ function authMode(raw: string): ServeConfig["authMode"] {
   return v;
 }
 
+function clusterRole(raw: string): ServeConfig["clusterRole"] {
+  const v = raw.trim().toLowerCase();
+  if (v !== "all" && v !== "ingest" && v !== "query") throw new Error(`must be all, ingest or query, got "${raw}"`);
+  return v;
+}
+
+/** A JetStream stream or object-store bucket name: letters, digits, "-" and "_". */
+function jsName(raw: string): string {
+  const v = raw.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new Error(`must be 1-64 letters, digits, "-" or "_", got "${raw}"`);
+  return v;
+}
+
+function natsUrls(raw: string): string {
+  const list = commaList(raw);
+  for (const u of list) {
+    if (!/^(nats|tls|wss?):\/\/[^\s/]+\/?$/.test(u) && !/^[^\s/:]+:\d+$/.test(u)) throw new Error(`must be NATS URLs (nats://host:port, tls://host:port; comma list), got "${u}"`);
+  }
+  return list.join(",");
+}
+
 function offloadDialect(raw: string): ServeConfig["offloadDialect"] {
   const v = raw.trim().toLowerCase();
   if (v !== "opi" && v !== "v1") throw new Error(`must be opi or v1, got "${raw}"`);
@@ -205,6 +242,21 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "offloadExclusive", env: "OFFLOAD_EXCLUSIVE", flag: "--offload-exclusive", default: "false", description: "Drain getClosedSessions (v1 devices): only when nothing else reads their close records", parse: parseBool }),
   define({ key: "kubeconfig", env: "KUBECONFIG", flag: "--kubeconfig", default: "", description: "Kubeconfig for offload identities (empty = in-cluster service account if mounted, else none)", parse: text }),
   define({ key: "authReloadIntervalMs", env: "AUTH_RELOAD_INTERVAL", flag: "--auth-reload-interval", default: "30s", description: "How often issuer keys, revocations and the bootstrap file are re-read", parse: positiveDurationMs }),
+  // --- Cluster mode on NATS JetStream (issue 14, src/cluster/, DESIGN §9) ---
+  define({ key: "natsUrl", env: "NATS_URL", flag: "--nats-url", default: "", description: "NATS servers with JetStream (comma list of nats://host:port); set = cluster mode, empty = one process in memory", parse: natsUrls }),
+  define({ key: "natsCredsPath", env: "NATS_CREDS_PATH", flag: "--nats-creds-path", default: "", description: "NATS credentials file (JWT + NKey seed) for the log connection", parse: text }),
+  define({ key: "natsCaPath", env: "NATS_CA_PATH", flag: "--nats-ca-path", default: "", description: "PEM CA bundle that signed the NATS servers' certificates (turns on TLS to NATS)", parse: text }),
+  define({ key: "natsCertPath", env: "NATS_CERT_PATH", flag: "--nats-cert-path", default: "", description: "PEM client certificate for NATS (mTLS; with NATS_KEY_PATH)", parse: text }),
+  define({ key: "natsKeyPath", env: "NATS_KEY_PATH", flag: "--nats-key-path", default: "", description: "PEM private key of NATS_CERT_PATH", parse: text }),
+  define({ key: "clusterStream", env: "CLUSTER_STREAM", flag: "--cluster-stream", default: "tributary-flows", description: "JetStream stream holding the flow log (created if missing)", parse: jsName }),
+  define({ key: "clusterStreamReplicas", env: "CLUSTER_STREAM_REPLICAS", flag: "--cluster-stream-replicas", default: "1", description: "Copies of the stream and the snapshot bucket kept by the NATS cluster (1-5)", parse: positiveInt(1, 5) }),
+  define({ key: "clusterRole", env: "CLUSTER_ROLE", flag: "--cluster-role", default: "all", description: "all (ingest and query), ingest (FlowCollector into the log, no store) or query (consume the log, serve queries)", parse: clusterRole }),
+  define({ key: "clusterSnapshotBucket", env: "CLUSTER_SNAPSHOT_BUCKET", flag: "--cluster-snapshot-bucket", default: "tributary-snapshots", description: "JetStream object store bucket of state snapshots (tagged with the stream sequence they cover)", parse: jsName }),
+  define({ key: "clusterSnapshotIntervalMs", env: "CLUSTER_SNAPSHOT_INTERVAL", flag: "--cluster-snapshot-interval", default: "1m", description: "How often an aggregating replica writes a snapshot to the bucket (0 = never)", parse: durationMs }),
+  define({ key: "clusterBatchDelayMs", env: "CLUSTER_BATCH_DELAY", flag: "--cluster-batch-delay", default: "1ms", description: "Longest time updates are collected into one log message before it is published", parse: durationMs }),
+  define({ key: "clusterBatchMax", env: "CLUSTER_BATCH_MAX", flag: "--cluster-batch-max", default: "1000", description: "Most updates in one log message (published at once when reached)", parse: positiveInt(1, 100_000) }),
+  define({ key: "clusterAppendTimeoutMs", env: "CLUSTER_APPEND_TIMEOUT", flag: "--cluster-append-timeout", default: "5s", description: "How long a log append waits for JetStream's acknowledgement before its ingest calls end with UNAVAILABLE", parse: positiveDurationMs }),
+  define({ key: "clusterTickIntervalMs", env: "CLUSTER_TICK_INTERVAL", flag: "--cluster-tick-interval", default: "1s", description: "An ingesting replica appends a time mark this often when idle, so replicas roll buckets over without traffic", parse: positiveDurationMs }),
   // --- Goldmane emitter (issue 13 item 5; Goldmane's names and defaults, goldmane/pkg/daemon) ---
   define({ key: "pushUrl", env: "PUSH_URL", flag: "--push-url", default: "", description: "Emitter: URL flows are POSTed to as application/x-ndjson, one Go-JSON Flow a line (empty = off)", parse: pushUrl }),
   define({ key: "fileConfigPath", env: "FILE_CONFIG_PATH", flag: "--file-config-path", default: "", description: "Emitter: JSON file {\"emitFlows\": bool} re-read every 30s (empty = emit whenever PUSH_URL is set)", parse: text }),
@@ -267,6 +319,12 @@ export function loadServeConfig(env: NodeJS.ProcessEnv, flags: Record<string, un
   // CA_CERT_PATH is also the emitter's trust root (as upstream): alone it is fine with PUSH_URL.
   if (c.caCertPath !== "" && c.serverCertPath === "" && c.pushUrl === "") {
     throw new ConfigError("CA_CERT_PATH", "client certificates (mTLS) need TLS: set SERVER_CERT_PATH and SERVER_KEY_PATH too");
+  }
+  if ((c.natsCertPath === "") !== (c.natsKeyPath === "")) {
+    throw new ConfigError(c.natsCertPath === "" ? "NATS_CERT_PATH" : "NATS_KEY_PATH", "NATS_CERT_PATH and NATS_KEY_PATH must be set together");
+  }
+  if (c.natsUrl === "" && c.clusterRole !== "all") {
+    throw new ConfigError("CLUSTER_ROLE", `role ${c.clusterRole} needs cluster mode: set NATS_URL`);
   }
   if (c.pushUrl !== "") {
     // Goldmane divides these by W silently; a remainder would shift windows off bucket edges.

@@ -17,6 +17,8 @@ export interface ClosedBucket {
   /** Statistics lines: descriptor "kind|action|rule|direction|tier|namespace|name" and 6 counters each. */
   readonly lines: StatLine[];
   readonly lineCounters: Float64Array;
+  /** Dedup claims of the bucket (row index, node name, start, end): a restart restores them. */
+  readonly claims: { row: number; node: string; start: number; end: number }[];
 }
 
 /** A Statistics line as stored in `tributary_stat_lines`. */
@@ -37,7 +39,7 @@ export const lineKey = (l: StatLine) => JSON.stringify([l.kind, l.namespace, l.n
 export const keySig = (key: FlowKeyModel) => createHash("sha256").update(keyString(key, traceString(key.enforced, key.pending))).digest();
 
 /** Copies bucket `b` out of the store (synchronously: the store keeps changing afterwards). */
-export function extractBucket(store: FlowStore, stats: PolicyStatsView, b: number): ClosedBucket {
+export function extractBucket(store: FlowStore, stats: PolicyStatsView, b: number, nodeNames: readonly string[]): ClosedBucket {
   const rows = store.ring.rowsOf(b);
   const s = store.series;
   const keys = store.keys;
@@ -51,6 +53,7 @@ export function extractBucket(store: FlowStore, stats: PolicyStatsView, b: numbe
     counters: new Float64Array(n * COUNTERS),
     lines: [],
     lineCounters: new Float64Array(0),
+    claims: [],
   };
   for (let i = 0; i < n; i++) {
     const row = rows[i]!;
@@ -60,6 +63,10 @@ export function extractBucket(store: FlowStore, stats: PolicyStatsView, b: numbe
     out.src[i] = store.labels.values(s.sourceLabels[row]!);
     out.dst[i] = store.labels.values(s.destLabels[row]!);
     out.counters.set(s.counters.subarray(row * COUNTERS, row * COUNTERS + COUNTERS), i * COUNTERS);
+    s.forEachClaim(row, (node, start, end) => {
+      const name = nodeNames[node];
+      if (name !== undefined) out.claims.push({ row: i, node: name, start, end });
+    });
   }
   const bs = stats.bucket(b);
   if (bs) {

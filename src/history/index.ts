@@ -31,8 +31,8 @@ export interface History {
   readonly reader: HistoryReader;
   readonly writer: HistoryWriter;
   /**
-   * Migrates the schema, loads the last hour back into memory (buckets older than the replay
-   * horizon that memory does not hold), then starts writing closed buckets. Never throws for an
+   * Migrates the schema, loads the last hour back into memory (closed buckets memory does not
+   * hold, with their dedup claims), then starts writing closed buckets. Never throws for an
    * unreachable database: it logs, and the writer keeps retrying.
    */
   start(): Promise<void>;
@@ -97,28 +97,36 @@ export function createHistory(config: HistoryConfig, deps: HistoryDeps): History
 
   const restore = async () => {
     const ring = store.ring;
-    // Buckets whose dedup claims are still needed are rebuilt from the agents' replays (or came
-    // with their claims from a snapshot): loading their counts without claims would count a
-    // replay twice. Older buckets of the last hour come back from the finest table.
-    const until = store.claimHorizonStart;
+    // Every closed bucket of the ring that memory does not hold (a snapshot may have restored
+    // some, with their claims) comes back from the finest table, with its dedup claims: the
+    // agents' replays after the restart are then deduplicated like before it.
     const from = ring.oldestStart;
-    if (from >= until) return { windows: 0 };
+    const until = ring.currentStart;
     const rows = await reader.rawRows(from, until);
+    const held = new Set<number>();
+    for (let b = from; b < until; b += W) if (ring.rowsOf(b).length > 0) held.add(b);
     let windows = 0;
+    let claims = 0;
     restoring = true;
     try {
       for (const r of rows) {
-        if (!ring.accepts(r.bucket) || (ring.rowsOf(r.bucket).length > 0 && !loaded.has(r.bucket))) continue;
+        if (!ring.accepts(r.bucket) || held.has(r.bucket)) continue;
         loaded.add(r.bucket);
         const slot = store.keySlotFor(r.key);
         if (slot === undefined) continue;
         store.addToKey(slot, r.bucket, r.bucket, store.labels.intern(r.src), store.labels.intern(r.dst), r.counters, -1);
         windows++;
       }
+      const horizon = store.claimHorizonStart;
+      for (const c of await reader.claims(Math.max(from, horizon), until)) {
+        if (!loaded.has(c.bucket)) continue;
+        const slot = store.keySlotFor(c.key);
+        if (slot !== undefined && store.restoreClaim(slot, aggregator.nodeIdOf(c.node), c.start, c.end)) claims++;
+      }
     } finally {
       restoring = false;
     }
-    return { windows };
+    return { windows, claims };
   };
   const loaded = new Set<number>();
 
@@ -137,7 +145,7 @@ export function createHistory(config: HistoryConfig, deps: HistoryDeps): History
           c.release();
         }
         const summary = await restore();
-        log.info({ windows: summary.windows }, "history: last hour loaded from PostgreSQL");
+        log.info(summary, "history: last hour loaded from PostgreSQL");
         // Closed buckets memory holds that PostgreSQL does not (a snapshot restored, or a
         // previous run stopped before writing them): written at the next rollover.
         const latest = await latestWritten();
@@ -164,10 +172,10 @@ export function createHistory(config: HistoryConfig, deps: HistoryDeps): History
       }
       unsubscribe = aggregator.onReady((b) => {
         for (const d of [...dirty].sort((x, y) => x - y)) {
-          if (d < b && ring.accepts(d)) writer.enqueue(extractBucket(store, aggregator.policyStats, d));
+          if (d < b && ring.accepts(d)) writer.enqueue(extractBucket(store, aggregator.policyStats, d, aggregator.nodeNames()));
         }
         dirty.clear();
-        writer.enqueue(extractBucket(store, aggregator.policyStats, b));
+        writer.enqueue(extractBucket(store, aggregator.policyStats, b, aggregator.nodeNames()));
         handed = b;
       });
       writer.start();

@@ -109,6 +109,8 @@ export interface HistoryReader extends HistorySource {
   resolutionFor(gteSec: number, nowSec: number): number;
   /** Raw rows of buckets in `[from, to)` with their keys and labels (restart: back into memory). */
   rawRows(from: number, to: number): Promise<{ bucket: number; key: FlowKeyModel; src: readonly string[]; dst: readonly string[]; counters: number[] }[]>;
+  /** Dedup claims of buckets in `[from, to)` (restart). */
+  claims(from: number, to: number): Promise<{ bucket: number; key: FlowKeyModel; node: string; start: number; end: number }[]>;
   /** Loads new keys into the cache (exposed for tests and benchmarks). */
   refreshKeys(): Promise<Map<number, FlowKeyModel>>;
 }
@@ -133,7 +135,7 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
     } catch (e) {
       const err = e as Error & { code?: string };
       // SQL errors of ours (a bug) stay INTERNAL; connection and server-state failures are UNAVAILABLE.
-      if (err.code === undefined || /^(08|53|57|58)/.test(err.code)) throw new HistoryUnavailableError(`history database unavailable: ${err.message}`);
+      if (err.code === undefined || !/^[0-9A-Z]{5}$/.test(err.code) || /^(08|53|57|58)/.test(err.code)) throw new HistoryUnavailableError(`history database unavailable: ${err.message}`);
       throw e;
     }
   };
@@ -271,7 +273,8 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
             startSec = Math.max(gs, first);
             endSec = Math.min(last, gs + I - R) + R;
           }
-          return { id: x.key_id, key: keys.get(x.key_id)!, startSec, endSec, sourceLabels: meet(lab?.s), destLabels: meet(lab?.d), counters };
+          // Flow IPs (issue 13) are not kept in the history: empty, as for agents that do not send them.
+          return { id: x.key_id, key: keys.get(x.key_id)!, startSec, endSec, sourceLabels: meet(lab?.s), destLabels: meet(lab?.d), sourceIps: [], destIps: [], counters };
         });
         return { rows, meta: pageMeta(total, query.page) };
       });
@@ -368,6 +371,15 @@ export function createHistoryReader(pool: pg.Pool, config: ReaderConfig, metrics
         return answerFromBuckets(view, from, R, buckets, query);
       });
       return { answer, resolutionSec: R };
+    },
+
+    async claims(from, to) {
+      await refreshKeys();
+      const r = await q<{ bucket: string; key_id: number; node: string; start_sec: string; end_sec: string }>(
+        "SELECT bucket, key_id, node, start_sec, end_sec FROM tributary_claims WHERE bucket >= $1 AND bucket < $2",
+        [from, to],
+      );
+      return r.rows.map((x) => ({ bucket: Number(x.bucket), key: keys.get(x.key_id)!, node: x.node, start: Number(x.start_sec), end: Number(x.end_sec) }));
     },
 
     async rawRows(from, to) {

@@ -70,8 +70,19 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (kind, namespace, name, tier, action, rule_index, direction)
   );
   CREATE TABLE tributary_state (name text PRIMARY KEY, value bigint NOT NULL);
+  -- Dedup claims of the finest buckets (which node reported which start/end): a restart restores
+  -- them with the buckets, so the agents' replays are not counted twice. Hourly partitions, kept
+  -- for two hours.
+  CREATE TABLE tributary_claims (
+    bucket bigint NOT NULL, key_id integer NOT NULL, node text NOT NULL, start_sec bigint NOT NULL, end_sec bigint NOT NULL
+  ) PARTITION BY RANGE (bucket);
+  CREATE INDEX ON tributary_claims (bucket);
   `,
 ];
+
+/** The dedup-claims table and its partition width. */
+export const CLAIMS_TABLE = "tributary_claims";
+export const CLAIMS_SPAN = 3600;
 
 /** Name of the flows table of resolution `p` seconds. */
 export const flowsTable = (p: number) => `tributary_flows_r${p}`;

@@ -7,7 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import { STAT_COUNTERS } from "../storage/policy-stats.js";
 import { keySig, lineKey, type ClosedBucket, type StatLine } from "./bucket-data.js";
 import type { HistoryMetrics } from "./metrics.js";
-import { dropPartitionsBefore, ensurePartition, flowsTable, partitionSpan, statsTable } from "./schema.js";
+import { CLAIMS_SPAN, CLAIMS_TABLE, dropPartitionsBefore, ensurePartition, flowsTable, partitionSpan, statsTable } from "./schema.js";
 
 /** Settings of the writer (docs/DESIGN.md §10). */
 export interface WriterConfig {
@@ -44,6 +44,9 @@ export interface HistoryWriter {
 export const WRITER_LOCK = 0x7472_6962_7772; // "tribwr"
 
 const RETRY_MS = [250, 500, 1000, 2000, 5000];
+
+/** Escapes a value for COPY's text format (backslash, tab, newline, carriage return). */
+const copyText = (v: string) => v.replace(/[\\\t\n\r]/g, (ch) => (ch === "\\" ? "\\\\" : ch === "\t" ? "\\t" : ch === "\n" ? "\\n" : "\\r"));
 
 /**
  * Creates the writer. It holds one connection with a session advisory lock: exactly one
@@ -254,9 +257,17 @@ export function createHistoryWriter(config: WriterConfig, deps: WriterDeps): His
       const o = i * STAT_COUNTERS;
       stat.push(`${b.start}\t${lineIds.get(lineKey(b.lines[i]!))}\t${lc[o]}\t${lc[o + 1]}\t${lc[o + 2]}\t${lc[o + 3]}\t${lc[o + 4]}\t${lc[o + 5]}\n`);
     }
+    const claims: string[] = [];
+    for (const cl of b.claims) claims.push(`${b.start}\t${keyIds.get(b.memIds[cl.row]!)}\t${copyText(cl.node)}\t${cl.start}\t${cl.end}\n`);
     await c.query("BEGIN");
     try {
       await partition(c, flowsTable(raw), raw, b.start);
+      if (!partitions.has(`${CLAIMS_TABLE}_p${Math.floor(b.start / CLAIMS_SPAN) * CLAIMS_SPAN}`)) {
+        await ensurePartition(c, CLAIMS_TABLE, CLAIMS_SPAN, b.start);
+        partitions.add(`${CLAIMS_TABLE}_p${Math.floor(b.start / CLAIMS_SPAN) * CLAIMS_SPAN}`);
+      }
+      await c.query(`DELETE FROM ${CLAIMS_TABLE} WHERE bucket = $1`, [b.start]);
+      await copyInto(c, CLAIMS_TABLE, claims.join(""));
       await partition(c, statsTable(raw), raw, b.start);
       const st = await c.query<{ value: string }>("SELECT value FROM tributary_state WHERE name = 'latest' FOR UPDATE");
       const latest = st.rows.length > 0 ? Number(st.rows[0]!.value) : Number.NaN;
@@ -294,6 +305,10 @@ export function createHistoryWriter(config: WriterConfig, deps: WriterDeps): His
     const now = deps.nowSec();
     if (now - lastRetention < 300) return;
     lastRetention = now;
+    // Claims matter only within the replay horizon: kept two hours.
+    if ((await dropPartitionsBefore(c, CLAIMS_TABLE, CLAIMS_SPAN, now - 7200)) > 0) {
+      for (const name of [...partitions]) if (name.startsWith(`${CLAIMS_TABLE}_p`)) partitions.delete(name);
+    }
     for (let i = 0; i < levels.length; i++) {
       const P = levels[i]!;
       const before = now - config.retentionSec[i]!;

@@ -30,6 +30,7 @@ import { withCors } from "./cors.js";
 import type { History } from "../history/index.js";
 import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
 import { reflectionRoutes } from "./reflection.js";
+import { createClusterNode, createLogClock, type ClusterNode } from "../cluster/index.js";
 import { listFlows } from "../query/list.js";
 import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
 
@@ -70,12 +71,18 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const registry = deps.registry ?? new Registry();
   // Process metrics once per registry (a second registration of the same names would throw).
   if (!registry.getSingleMetric("process_cpu_user_seconds_total")) collectDefaultMetrics({ register: registry });
+  // Cluster mode (NATS_URL, DESIGN §9): the store is fed from the log and its time is the log's.
+  const logClock = config.natsUrl !== "" ? createLogClock() : undefined;
+  const aggClock: Clock = logClock ?? deps.clock;
   const aggregator = createAggregator(config, {
-    clock: deps.clock,
+    clock: aggClock,
     log: log.child({ module: "aggregator" }),
     metrics: aggregatorMetrics(registry),
   });
   const metrics = serverMetrics(registry);
+  const cluster: ClusterNode | undefined = logClock ? createClusterNode(config, { log, registry, aggregator, clock: logClock }) : undefined;
+  const servesIngest = config.clusterRole !== "query";
+  const servesQueries = config.clusterRole !== "ingest";
   // Session tokens and AUTH_MODE (issue 8, docs/auth.md); reads its files now (ConfigError).
   const auth = createAuth(config, { clock: deps.clock, registry, log: log.child({ module: "auth" }) });
   const shutdown = new AbortController();
@@ -91,9 +98,14 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     // Both PolicyMatch encodings, v3.31's PolicyKind names, INVALID_ARGUMENT for undecodable
     // bodies (lenient-routes.ts, DESIGN §6d). Ingest JSON stays lenient about unknown fields, so an
     // agent of a newer Calico is not refused for a field we do not know yet.
-    lenientService(router, FlowCollector, collectorService({ aggregator, metrics }), { jsonOptions: { ignoreUnknownFields: true } });
-    lenientService(router, Flows, flowsService({ aggregator, streams, history: historyRef }));
-    lenientService(router, Statistics, statisticsService({ aggregator, history: historyRef }));
+    // A cluster role serves only its side (CLUSTER_ROLE); the other side's methods are UNIMPLEMENTED.
+    if (servesIngest) {
+      lenientService(router, FlowCollector, collectorService({ aggregator, metrics, sink: cluster?.sink }), { jsonOptions: { ignoreUnknownFields: true } });
+    }
+    if (servesQueries) {
+      lenientService(router, Flows, flowsService({ aggregator, streams, history: historyRef }));
+      lenientService(router, Statistics, statisticsService({ aggregator, history: historyRef }));
+    }
     router.service(SessionService, auth.sessionService);
     // gRPC server reflection v1 and v1alpha (grpcurl, buf curl --reflect), a query under AUTH_MODE.
     reflectionRoutes(router, [FlowCollector, Flows, Statistics, SessionService]);
@@ -112,10 +124,19 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     // Unknown paths (GET/HEAD) serve the built web UI from dist/web (src/web, issue 10).
     fallback: createStaticAssets(),
   });
-  const ingestLane = config.ingestFastLane
-    ? createIngestFastLane({ aggregator, metrics, log: log.child({ module: "ingest" }), maxMessageBytes: config.maxMessageBytes, shutdownSignal: shutdown.signal, nodeOf: auth.ingestNodeOf })
-    : undefined;
-  const streamLane = config.streamFastLane
+  const ingestLane =
+    config.ingestFastLane && servesIngest
+      ? createIngestFastLane({
+          aggregator,
+          metrics,
+          log: log.child({ module: "ingest" }),
+          maxMessageBytes: config.maxMessageBytes,
+          shutdownSignal: shutdown.signal,
+          nodeOf: auth.ingestNodeOf,
+          sink: cluster?.sink,
+        })
+      : undefined;
+  const streamLane = config.streamFastLane && servesQueries
     ? createStreamFastLane({
         aggregator,
         hub: streams,
@@ -150,10 +171,12 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   const aggregatorHealth: HealthReporter = {
     name: "aggregator",
     // Goldmane's aggregator reporter times out after 4·W without a rollover (spec §8.3).
-    live: () => deps.clock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
-    ready: () => deps.clock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
+    // (In cluster mode both times are the log's: a quiet log is not a stuck aggregator.)
+    live: () => aggClock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
+    ready: () => aggClock.nowSec() - aggregator.lastTickSec < Math.max(60, 4 * config.windowSec),
   };
-  const health = config.healthEnabled ? createHealthServer(config.healthHost, config.healthPort, [startup, aggregatorHealth]) : null;
+  const reporters = cluster ? [startup, aggregatorHealth, cluster.health] : [startup, aggregatorHealth];
+  const health = config.healthEnabled ? createHealthServer(config.healthHost, config.healthPort, reporters) : null;
   const metricsHttp = config.prometheusPort > 0 ? createMetricsServer("", config.prometheusPort, registry) : null;
   // Keep the aggregator's liveness fresh between rollovers even with a long W.
   let heartbeat: NodeJS.Timeout | undefined;
@@ -184,7 +207,9 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     },
     async listen() {
       // Restore before accepting anything, so agents' replays meet their restored claims.
-      if (config.snapshotPath) {
+      if (cluster && config.snapshotPath) {
+        log.warn({ file: config.snapshotPath }, "SNAPSHOT_PATH is ignored in cluster mode: replicas load snapshots from CLUSTER_SNAPSHOT_BUCKET and replay the log");
+      } else if (config.snapshotPath) {
         restoreSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
         snapshots = periodicSnapshots(config.snapshotPath, config.snapshotIntervalMs, aggregator, log.child({ module: "snapshot" }));
       }
@@ -197,7 +222,9 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       }
       const healthAddr = await health?.listen();
       const metricsAddr = await metricsHttp?.listen();
-      aggregator.start();
+      // Waits for NATS (readiness says 503 meanwhile); catching up with the log runs on.
+      await cluster?.start();
+      if (servesQueries) aggregator.start();
       auth.start();
       heartbeat = setInterval(() => aggregator.tick(), 5000);
       heartbeat.unref();
@@ -222,7 +249,14 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       }
       serving = true;
       log.info(
-        { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port, windowSec: config.windowSec, historyBuckets: config.historyBuckets },
+        {
+          port: addr.port,
+          healthPort: healthAddr?.port,
+          metricsPort: metricsAddr?.port,
+          windowSec: config.windowSec,
+          historyBuckets: config.historyBuckets,
+          ...(cluster ? { role: config.clusterRole, stream: config.clusterStream } : {}),
+        },
         "serving gRPC, gRPC-web and Connect",
       );
       return { port: addr.port, healthPort: healthAddr?.port, metricsPort: metricsAddr?.port };
@@ -237,10 +271,11 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
       streams.close();
       await rpc.close(config.shutdownTimeoutMs);
+      await cluster?.close();
       tlsWatch?.stop();
       auth.stop();
       snapshots?.stop();
-      if (config.snapshotPath) {
+      if (config.snapshotPath && !cluster) {
         try {
           writeSnapshotFile(config.snapshotPath, aggregator, log.child({ module: "snapshot" }));
         } catch (err) {

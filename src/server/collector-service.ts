@@ -1,6 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { FlowReceiptSchema, type FlowCollector, type FlowUpdate } from "../gen/goldmane/api_pb.js";
+import { FlowReceiptSchema, FlowUpdateSchema, type FlowCollector, type FlowUpdate } from "../gen/goldmane/api_pb.js";
+import { SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { flowFromUpdate } from "../model/convert.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -15,6 +16,8 @@ export interface CollectorDeps {
    * Default: the session token's node (set by the auth interceptor), else the peer IP.
    */
   nodeOf?: (ctx: HandlerContext) => string;
+  /** Cluster mode: updates are appended here (re-encoded) and receipted once it acknowledged. */
+  sink?: IngestSink;
 }
 
 const RECEIPT = create(FlowReceiptSchema);
@@ -52,6 +55,17 @@ export function ingestUpdate(deps: CollectorDeps, update: FlowUpdate, node: stri
   else deps.aggregator.reject(converted.reason, node);
 }
 
+/** Appends one update to the cluster log and waits for it to be durable (UNAVAILABLE if not). */
+async function appendUpdate(sink: IngestSink, update: FlowUpdate, node: string): Promise<void> {
+  const bytes = toBinary(FlowUpdateSchema, update);
+  try {
+    await sink.encoded(bytes, 0, bytes.length, node);
+  } catch (e) {
+    if (e instanceof SinkError) throw new ConnectError(e.message, e.reason === "too_large" ? Code.ResourceExhausted : Code.Unavailable);
+    throw e;
+  }
+}
+
 /**
  * goldmane.FlowCollector: exactly one FlowReceipt per FlowUpdate, in order (goldmane-spec §2.1).
  * Malformed updates are receipted too (the protocol has no per-update error) but not stored.
@@ -66,7 +80,8 @@ export function collectorService(deps: CollectorDeps): Partial<ServiceImpl<typeo
       try {
         for await (const update of untilAborted(updates, ctx.signal)) {
           received.inc();
-          ingestUpdate(deps, update, node);
+          if (deps.sink) await appendUpdate(deps.sink, update, node);
+          else ingestUpdate(deps, update, node);
           yield RECEIPT;
         }
       } finally {

@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
 import { Code } from "@connectrpc/connect";
 import { AuthError } from "../auth/index.js";
+import { SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
 import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
@@ -24,6 +25,12 @@ export interface FastLaneDeps extends Omit<CollectorDeps, "nodeOf"> {
    * headers) to refuse the call.
    */
   nodeOf?: (headers: http2.IncomingHttpHeaders, peerIp: string) => string;
+  /**
+   * Cluster mode (DESIGN §9): updates go to this sink instead of the local aggregator, and the
+   * receipts of a chunk are written once the sink's promises for it resolved. Without a sink
+   * (the embedded mode) updates are stored synchronously and receipted at once.
+   */
+  sink?: IngestSink;
 }
 
 /** An error that ends a fast-lane call with a gRPC status. */
@@ -147,6 +154,59 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     );
     headersSent = true;
 
+    const sink = deps.sink;
+    /** The sink's promises for the chunk being read (usually one batch); cluster mode only. */
+    let commits: Promise<void>[] = [];
+    /** Set while a chunk's receipts wait for the log: the stream is paused meanwhile. */
+    let waiting: Promise<void> | null = null;
+
+    const ingest = (bytes: Uint8Array, start: number, end: number) => {
+      if (sink) {
+        const c = sink.encoded(bytes, start, end, node);
+        if (commits.length === 0 || commits[commits.length - 1] !== c) commits.push(c);
+      } else aggregator.ingestEncoded(bytes, start, end, node);
+    };
+
+    /** Ends the call for an error thrown while reading a chunk. */
+    const fail = (e: unknown) => {
+      if (e instanceof FastLaneError) finish(e.code, e.message);
+      else if (e instanceof DecodeError) finish(Code.InvalidArgument, `cannot decode goldmane.FlowUpdate: ${e.message}`);
+      else if (e instanceof SinkError) finish(e.reason === "too_large" ? Code.ResourceExhausted : Code.Unavailable, e.message);
+      else {
+        log.error({ err: e }, "fast-lane ingest failed");
+        finish(Code.Internal, "internal error");
+      }
+    };
+
+    /**
+     * Receipts for `n` updates (then the error that stopped the chunk, if any). In cluster mode
+     * they wait until the log acknowledged every update of the chunk; nothing is read meanwhile.
+     */
+    const release = (n: number, error: unknown) => {
+      if (commits.length === 0) {
+        received.inc(n);
+        writeReceipts(n);
+        if (error !== undefined) fail(error);
+        return;
+      }
+      const batches = commits;
+      commits = [];
+      stream.pause();
+      waiting = (batches.length === 1 ? batches[0]! : Promise.all(batches).then(() => undefined)).then(
+        () => {
+          waiting = null;
+          received.inc(n);
+          writeReceipts(n);
+          if (error !== undefined) fail(error);
+          else if (!finished) stream.resume();
+        },
+        (e: unknown) => {
+          waiting = null;
+          fail(e instanceof SinkError ? e : new SinkError("unavailable", String(e)));
+        },
+      );
+    };
+
     stream.on("data", (chunk: Buffer) => {
       // After the status was sent, the rest of the input is read and discarded.
       if (finished) return;
@@ -176,26 +236,18 @@ export function createIngestFastLane(deps: FastLaneDeps) {
                 tooBig ? `decompressed message exceeds the limit of ${deps.maxMessageBytes} bytes (MAX_MESSAGE_BYTES)` : "invalid gzip message",
               );
             }
-            aggregator.ingestEncoded(inflated, 0, inflated.length, node);
+            ingest(inflated, 0, inflated.length);
           } else {
-            aggregator.ingestEncoded(buf, start, start + len, node);
+            ingest(buf, start, start + len);
           }
           receipts++;
         }
       } catch (e) {
-        received.inc(receipts);
-        writeReceipts(receipts);
-        if (e instanceof FastLaneError) finish(e.code, e.message);
-        else if (e instanceof DecodeError) finish(Code.InvalidArgument, `cannot decode goldmane.FlowUpdate: ${e.message}`);
-        else {
-          log.error({ err: e }, "fast-lane ingest failed");
-          finish(Code.Internal, "internal error");
-        }
+        release(receipts, e);
         return;
       }
       if (pos < buf.length) pending = Buffer.from(buf.subarray(pos));
-      received.inc(receipts);
-      writeReceipts(receipts);
+      release(receipts, undefined);
     });
 
     function writeReceipts(n: number): void {
@@ -214,8 +266,13 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     }
 
     stream.on("end", () => {
-      if (pending && pending.length > 0) finish(Code.Internal, "stream ended inside a message");
-      else finish(GRPC_OK);
+      const end = () => {
+        if (pending && pending.length > 0) finish(Code.Internal, "stream ended inside a message");
+        else finish(GRPC_OK);
+      };
+      // The last receipts may still wait for the log: the status follows them.
+      if (waiting) void waiting.then(end);
+      else end();
     });
     stream.on("close", cleanup);
     stream.on("error", () => cleanup());

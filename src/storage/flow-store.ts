@@ -119,26 +119,77 @@ export class FlowStore {
    * Memo of the fast lane: the exact signature of an encoded key and its label lists → the key's
    * slot and label-set ids, so a repeat is stored without decoding anything. Entries carry the
    * key's id (a freed slot reused by another key invalidates them) and are checked against the
-   * label sets still alive. Cleared when it outgrows twice the key limit.
+   * label sets still alive. Cleared when it outgrows twice the key limit. An entry is an index
+   * into typed columns (no object per entry: issue 15).
    */
-  private readonly encodedFlows = new Map<string, EncodedFlowMemo>();
+  private readonly encodedFlows = new Map<string, number>();
+  private memoSlot = new Int32Array(0);
+  private memoId = new Float64Array(0);
+  private memoSrc = new Int32Array(0);
+  private memoDst = new Int32Array(0);
+  private memoFree: number[] = [];
+  private memoHigh = 0;
+  /** What {@link recallEncoded} returns: valid until the next call. */
+  private readonly recalled = { slot: 0, id: 0, src: 0, dst: 0 };
 
-  /** The memo entry of a signature, if everything it points to is still alive. */
+  /** The memo entry of a signature, if everything it points to is still alive (valid until the next call). */
   recallEncoded(signature: string): EncodedFlowMemo | undefined {
-    const m = this.encodedFlows.get(signature);
-    if (m === undefined) return undefined;
-    if (this.keys.ids[m.slot] === m.id && this.keys.keys[m.slot] !== undefined && this.labels.alive(m.src) && this.labels.alive(m.dst)) return m;
+    const e = this.encodedFlows.get(signature);
+    if (e === undefined) return undefined;
+    const slot = this.memoSlot[e]!;
+    const src = this.memoSrc[e]!;
+    const dst = this.memoDst[e]!;
+    if (this.keys.ids[slot] === this.memoId[e] && this.keys.keys[slot] !== undefined && this.labels.alive(src) && this.labels.alive(dst)) {
+      const m = this.recalled;
+      m.slot = slot;
+      m.id = this.memoId[e]!;
+      m.src = src;
+      m.dst = dst;
+      return m;
+    }
     this.encodedFlows.delete(signature);
+    this.memoFree.push(e);
     return undefined;
   }
 
   /** Remembers what a signature resolved to (after the full decode). */
   rememberEncoded(signature: string, slot: number, src: number, dst: number): void {
-    if (this.encodedFlows.size >= 2 * this.options.maxKeys + 1024) this.encodedFlows.clear();
+    if (this.encodedFlows.size >= 2 * this.options.maxKeys + 1024) {
+      this.encodedFlows.clear();
+      this.memoFree = [];
+      this.memoHigh = 0;
+    }
     // The scanner builds the signature by concatenation (a cons-string tree); the memo keeps it as
     // long as the key lives, so store a flat copy (latin1 round trip: the signature is bytes).
     const flat = Buffer.from(signature, "latin1").toString("latin1");
-    this.encodedFlows.set(flat, { slot, id: this.keys.ids[slot]!, src, dst });
+    let e = this.encodedFlows.get(flat);
+    if (e === undefined) {
+      e = this.memoFree.pop();
+      if (e === undefined) {
+        if (this.memoHigh === this.memoSlot.length) this.growMemo();
+        e = this.memoHigh++;
+      }
+      this.encodedFlows.set(flat, e);
+    }
+    this.memoSlot[e] = slot;
+    this.memoId[e] = this.keys.ids[slot]!;
+    this.memoSrc[e] = src;
+    this.memoDst[e] = dst;
+  }
+
+  private growMemo(): void {
+    const cap = Math.max(1024, this.memoSlot.length * 2);
+    const i32 = (old: Int32Array) => {
+      const a = new Int32Array(cap);
+      a.set(old);
+      return a;
+    };
+    this.memoSlot = i32(this.memoSlot);
+    this.memoSrc = i32(this.memoSrc);
+    this.memoDst = i32(this.memoDst);
+    const ids = new Float64Array(cap);
+    ids.set(this.memoId);
+    this.memoId = ids;
   }
 
   /**

@@ -1,7 +1,16 @@
 import type { FlowKeyModel, PolicyHitModel } from "../model/flow.js";
-import { traceString } from "../model/flow-key.js";
+import { keyString, traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
 import type { StringPool } from "./string-pool.js";
+
+/** One distinct policy trace, shared by the keys that have it. */
+interface InternedTrace {
+  /** Hash of the canonical trace string (the index key). */
+  readonly hash: number;
+  readonly enforced: readonly PolicyHitModel[];
+  readonly pending: readonly PolicyHitModel[];
+  refs: number;
+}
 
 /**
  * Every live key: its identity string, interned key fields, its id, and the ends of its window
@@ -9,18 +18,28 @@ import type { StringPool } from "./string-pool.js";
  * of first sight, stable while the key has data, never reused).
  */
 export class KeyTable {
-  private readonly bySignature = new Map<string, number>();
+  /**
+   * The identity index: open addressing (linear probing) over a 32-bit hash of the canonical
+   * identity string, entries slot + 1 (0 = empty). The identity string is not kept per key (it
+   * was ~200 bytes plus a Map entry per key, issue 15): a probe whose hash matches is verified by
+   * rebuilding the stored key's string, which only happens when the key exists.
+   */
+  private index = new Int32Array(2048);
+  private hashOf = new Int32Array(0);
+  private live = 0;
   /** Key fields per slot (undefined for a free slot). */
   keys: (FlowKeyModel | undefined)[] = [];
   ids: number[] = [];
-  signatures: string[] = [];
-  /** The canonical trace string of each slot's key (the key into {@link traces}). */
-  private traceOf: string[] = [];
+  /**
+   * The interned trace of each slot's key (a reference: no trace string is kept, per key or per
+   * trace; {@link traces} is indexed by its hash).
+   */
+  private traceOf: (InternedTrace | undefined)[] = [];
   /**
    * Interned policy traces: keys share traces heavily (a few dozen policies, many workloads), so
    * each distinct trace's hit objects exist once, reference-counted by the keys using them.
    */
-  private readonly traces = new Map<string, { enforced: readonly PolicyHitModel[]; pending: readonly PolicyHitModel[]; refs: number }>();
+  private readonly traces = new Map<number, InternedTrace | InternedTrace[]>();
   newest = new Int32Array(0);
   oldest = new Int32Array(0);
   private freeSlots: number[] = [];
@@ -31,7 +50,7 @@ export class KeyTable {
 
   /** Live keys. */
   get size(): number {
-    return this.bySignature.size;
+    return this.live;
   }
 
   /** One past the highest slot ever used: iterate `0 ≤ slot < slotLimit` and skip free slots. */
@@ -49,8 +68,60 @@ export class KeyTable {
     this.nextId = Math.max(this.nextId, next);
   }
 
+  /** The slot of the key whose canonical identity string is `signature`, if live. */
   lookup(signature: string): number | undefined {
-    return this.bySignature.get(signature);
+    const h = hashString(signature);
+    const mask = this.index.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const e = this.index[i]!;
+      if (e === 0) return undefined;
+      const slot = e - 1;
+      if (this.hashOf[slot] === h && keyString(this.keys[slot]!, traceString(this.keys[slot]!.enforced, this.keys[slot]!.pending)) === signature) return slot;
+    }
+  }
+
+  private indexInsert(slot: number, h: number): void {
+    if (2 * (this.live + 1) > this.index.length) this.rehash(this.index.length * 2);
+    const mask = this.index.length - 1;
+    let i = h & mask;
+    while (this.index[i] !== 0) i = (i + 1) & mask;
+    this.index[i] = slot + 1;
+    this.live++;
+  }
+
+  /** Removes a slot from the index (backward-shift deletion keeps probe chains unbroken). */
+  private indexRemove(slot: number): void {
+    const idx = this.index;
+    const mask = idx.length - 1;
+    let i = this.hashOf[slot]! & mask;
+    while (idx[i] !== slot + 1) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = idx[j]!;
+      if (e === 0) break;
+      const home = this.hashOf[e - 1]! & mask;
+      // Move e back into the hole at i unless its home lies cyclically in (i, j].
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        idx[i] = e;
+        i = j;
+      }
+    }
+    idx[i] = 0;
+    this.live--;
+  }
+
+  private rehash(cap: number): void {
+    const old = this.index;
+    this.index = new Int32Array(cap);
+    const mask = cap - 1;
+    for (let k = 0; k < old.length; k++) {
+      const e = old[k]!;
+      if (e === 0) continue;
+      let i = this.hashOf[e - 1]! & mask;
+      while (this.index[i] !== 0) i = (i + 1) & mask;
+      this.index[i] = e;
+    }
   }
 
   /**
@@ -63,17 +134,19 @@ export class KeyTable {
       if (this.high === this.newest.length) this.grow();
       slot = this.high++;
     }
-    this.keys[slot] = this.internKey(key, trace);
-    this.traceOf[slot] = trace;
+    const t = this.internTrace(key, trace);
+    this.keys[slot] = this.internKey(key, t);
+    this.traceOf[slot] = t;
     if (id === undefined) this.ids[slot] = this.nextId++;
     else {
       this.ids[slot] = id;
       this.nextId = Math.max(this.nextId, id + 1);
     }
-    this.signatures[slot] = signature;
+    const h = hashString(signature);
+    this.hashOf[slot] = h;
     this.newest[slot] = NONE;
     this.oldest[slot] = NONE;
-    this.bySignature.set(signature, slot);
+    this.indexInsert(slot, h);
     return slot;
   }
 
@@ -81,11 +154,10 @@ export class KeyTable {
   remove(slot: number): void {
     const key = this.keys[slot];
     if (!key) return;
-    this.bySignature.delete(this.signatures[slot]!);
+    this.indexRemove(slot);
     this.releaseKey(key, this.traceOf[slot]!);
-    this.traceOf[slot] = "";
+    this.traceOf[slot] = undefined;
     this.keys[slot] = undefined;
-    this.signatures[slot] = "";
     this.freeSlots.push(slot);
   }
 
@@ -97,6 +169,9 @@ export class KeyTable {
     o.set(this.oldest);
     this.newest = n;
     this.oldest = o;
+    const h = new Int32Array(cap);
+    h.set(this.hashOf);
+    this.hashOf = h;
   }
 
   private internHit(h: PolicyHitModel): PolicyHitModel {
@@ -121,18 +196,33 @@ export class KeyTable {
     if (h.trigger) this.releaseHit(h.trigger);
   }
 
-  private internKey(k: FlowKeyModel, trace: string): FlowKeyModel {
-    const p = this.pool;
-    let t = this.traces.get(trace);
+  /**
+   * The interned trace equal to `trace`, created if new. Indexed by a hash of the trace string,
+   * verified by rebuilding the candidate's string (only when a key is inserted), so the string
+   * itself is not kept.
+   */
+  private internTrace(k: FlowKeyModel, trace: string): InternedTrace {
+    const hash = hashString(trace);
+    const at = this.traces.get(hash);
+    let t: InternedTrace | undefined;
+    for (const c of at === undefined ? [] : Array.isArray(at) ? at : [at]) {
+      if (traceString(c.enforced, c.pending) === trace) t = c;
+    }
     if (t === undefined) {
       t = {
+        hash,
         enforced: Object.freeze(k.enforced.map((h) => this.internHit(h))),
         pending: Object.freeze(k.pending.map((h) => this.internHit(h))),
         refs: 0,
       };
-      this.traces.set(trace, t);
+      this.traces.set(hash, at === undefined ? t : Array.isArray(at) ? [...at, t] : [at, t]);
     }
     t.refs++;
+    return t;
+  }
+
+  private internKey(k: FlowKeyModel, t: InternedTrace): FlowKeyModel {
+    const p = this.pool;
     return Object.freeze({
       sourceName: p.acquire(k.sourceName),
       sourceNamespace: p.acquire(k.sourceNamespace),
@@ -153,7 +243,7 @@ export class KeyTable {
     });
   }
 
-  private releaseKey(k: FlowKeyModel, trace: string): void {
+  private releaseKey(k: FlowKeyModel, t: InternedTrace): void {
     const p = this.pool;
     p.release(k.sourceName);
     p.release(k.sourceNamespace);
@@ -163,11 +253,20 @@ export class KeyTable {
     p.release(k.destServiceNamespace);
     p.release(k.destServicePortName);
     p.release(k.proto);
-    const t = this.traces.get(trace);
-    if (t !== undefined && --t.refs === 0) {
-      this.traces.delete(trace);
+    if (--t.refs === 0) {
+      const at = this.traces.get(t.hash);
+      const rest = Array.isArray(at) ? at.filter((c) => c !== t) : [];
+      if (rest.length === 0) this.traces.delete(t.hash);
+      else this.traces.set(t.hash, rest.length === 1 ? rest[0]! : rest);
       for (const h of t.enforced) this.releaseHit(h);
       for (const h of t.pending) this.releaseHit(h);
     }
   }
+}
+
+/** FNV-1a over the UTF-16 code units of `s` (32 bits, as a signed int). */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 0;
 }

@@ -19,7 +19,8 @@ function hashValues(values: readonly string[]): number {
     for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0xffff, 0x01000193);
   }
-  return h >>> 0;
+  // A signed 32-bit value is a small integer to V8 (no heap number per set or Map key).
+  return h | 0;
 }
 
 function sameValues(a: readonly string[], b: readonly string[]): boolean {

@@ -66,6 +66,8 @@ export function creditLines(
   offset: number,
   reporter: number,
   refs: number[] | null,
+  start = 0,
+  end = lines.length,
 ): void {
   const pIn = counters[offset]!;
   const pOut = counters[offset + 1]!;
@@ -74,7 +76,7 @@ export function creditLines(
   const live = counters[offset + 6]!;
   // goldmane-spec §7.2: live connections go to "in" for ingress, "out" for egress (reporter Src).
   const liveAt = reporter === REPORTER_SRC ? STAT_LIVE_OUT : STAT_LIVE_IN;
-  for (let i = 0; i < lines.length; i++) {
+  for (let i = start; i < end; i++) {
     const line = lines[i]!;
     const before = bs.size;
     const row = bs.row(line);
@@ -154,9 +156,17 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
   private readonly lSignature: string[] = [];
   private readonly lFree: number[] = [];
 
-  /** Per key slot: the key the cached lines belong to, and the lines. */
+  /**
+   * Per key slot: the key the cached lines belong to, and where its lines are in {@link linePool}
+   * (one shared Int32Array, not one typed array per key: ~200 bytes per key less, issue 15).
+   */
   private readonly slotKey: (FlowKeyModel | undefined)[] = [];
-  private readonly slotLines: Int32Array[] = [];
+  private slotStart = new Int32Array(0);
+  private slotCount = new Int32Array(0);
+  private linePool = new Int32Array(1024);
+  /** End of the used part of {@link linePool}, and how much of it belongs to no slot. */
+  private poolEnd = 0;
+  private poolGarbage = 0;
 
   /** Interned policies alive (for tests and metrics). */
   get policyCount(): number {
@@ -174,14 +184,16 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
   }
 
   onAdd(slot: number, key: FlowKeyModel, bucketStartSec: number, counters: ArrayLike<number>): void {
-    const lines = this.slotKey[slot] === key ? this.slotLines[slot]! : this.bind(slot, key);
-    if (lines.length === 0) return;
+    if (this.slotKey[slot] !== key) this.bind(slot, key);
+    const count = this.slotCount[slot]!;
+    if (count === 0) return;
     let bs = this.buckets.get(bucketStartSec);
     if (!bs) {
       bs = new BucketStats();
       this.buckets.set(bucketStartSec, bs);
     }
-    creditLines(bs, lines, counters, 0, key.reporter, this.lRefs);
+    const start = this.slotStart[slot]!;
+    creditLines(bs, this.linePool, counters, 0, key.reporter, this.lRefs, start, start + count);
   }
 
   onRecycle(bucketStartSec: number): void {
@@ -222,21 +234,64 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
   }
 
   linesOfSlot(slot: number, key: FlowKeyModel): Int32Array | undefined {
-    return this.slotKey[slot] === key ? this.slotLines[slot] : undefined;
+    if (this.slotKey[slot] !== key) return undefined;
+    const start = this.slotStart[slot]!;
+    return this.linePool.subarray(start, start + this.slotCount[slot]!);
   }
 
   /**
    * Computes and caches the lines of the key now in `slot`, releasing those of the key that held
    * the slot before (slots are reused after a key expires; the stale cache is released here).
    */
-  private bind(slot: number, key: FlowKeyModel): Int32Array {
-    const old = this.slotLines[slot];
+  private bind(slot: number, key: FlowKeyModel): void {
     const lines = this.linesOf(key);
     for (let i = 0; i < lines.length; i++) this.lRefs[lines[i]!]!++;
-    if (old) for (let i = 0; i < old.length; i++) this.releaseLine(old[i]!);
+    if (slot >= this.slotStart.length) this.growSlots(slot + 1);
+    if (this.slotKey[slot] !== undefined) {
+      const start = this.slotStart[slot]!;
+      const count = this.slotCount[slot]!;
+      for (let i = start; i < start + count; i++) this.releaseLine(this.linePool[i]!);
+      this.poolGarbage += count;
+      this.slotCount[slot] = 0;
+    }
     this.slotKey[slot] = key;
-    this.slotLines[slot] = lines;
-    return lines;
+    if (this.poolEnd + lines.length > this.linePool.length) this.compactPool(lines.length);
+    this.linePool.set(lines, this.poolEnd);
+    this.slotStart[slot] = this.poolEnd;
+    this.slotCount[slot] = lines.length;
+    this.poolEnd += lines.length;
+  }
+
+  private growSlots(min: number): void {
+    const cap = Math.max(1024, min, this.slotStart.length * 2);
+    const start = new Int32Array(cap);
+    start.set(this.slotStart);
+    this.slotStart = start;
+    const count = new Int32Array(cap);
+    count.set(this.slotCount);
+    this.slotCount = count;
+  }
+
+  /**
+   * Makes room for `need` more entries: copies the live ranges into a new pool, twice as large
+   * when less than half of the old one was garbage (amortised O(1) per bind).
+   */
+  private compactPool(need: number): void {
+    const live = this.poolEnd - this.poolGarbage;
+    const cap = this.poolGarbage * 2 >= this.poolEnd ? Math.max(1024, 2 * (live + need)) : Math.max(1024, 2 * this.linePool.length, 2 * (live + need));
+    const next = new Int32Array(cap);
+    let end = 0;
+    for (let slot = 0; slot < this.slotKey.length; slot++) {
+      if (this.slotKey[slot] === undefined) continue;
+      const start = this.slotStart[slot]!;
+      const count = this.slotCount[slot]!;
+      next.set(this.linePool.subarray(start, start + count), end);
+      this.slotStart[slot] = end;
+      end += count;
+    }
+    this.linePool = next;
+    this.poolEnd = end;
+    this.poolGarbage = 0;
   }
 
   /** The distinct rule lines and policy lines of one flow of `key` (new lines have 0 refs). */

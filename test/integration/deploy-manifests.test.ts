@@ -610,6 +610,10 @@ describe("helm/tributary", () => {
       AUTH_ISSUER_KEY_PATH: "tributary-token-issuer:",
       AUTH_BOOTSTRAP_PATH: "tributary-bootstrap:bootstrap.json",
       AUTH_REVOKED_PATH: "tributary-revoked:revoked.txt",
+      NATS_CREDS_PATH: "tributary-nats-creds:nats.creds",
+      NATS_CA_PATH: "tributary-nats-tls:ca.crt",
+      NATS_CERT_PATH: "tributary-nats-tls:tls.crt",
+      NATS_KEY_PATH: "tributary-nats-tls:tls.key",
       CLIENT_CERT_PATH: "tributary-emitter-client:tls.crt",
       CLIENT_KEY_PATH: "tributary-emitter-client:tls.key",
     });
@@ -670,6 +674,11 @@ describe("helm/tributary", () => {
     ["health.enabled=yes", /health\.enabled: Invalid type\. Expected: boolean/],
     ["config.ingestFastLane=maybe", /config\.ingestFastLane: Invalid type\. Expected: \[boolean,null\]/],
     ["config.historyBuckets=0", /config\.historyBuckets: Must be greater than or equal to 1/],
+    // Embedded mode keeps the history in each pod: more than one replica only in cluster mode.
+    ["replicaCount=2", /replicaCount: Must be less than or equal to 1/],
+    ["cluster.enabled=true", /cluster\.natsUrl: String length must be greater than or equal to 1/],
+    ["cluster.antiAffinity=always", /cluster\.antiAffinity: cluster\.antiAffinity must be one of/],
+    ["cluster.streamReplicas=7", /cluster\.streamReplicas: Must be less than or equal to 5/],
     ["emitter.pushUrl=ftp://push.example", /emitter\.pushUrl: Does not match pattern/],
     ["emitter.maxRetries=-1", /emitter\.maxRetries: Must be greater than or equal to 0/],
   ])("values.schema.json rejects --set %s", ([set, message], ctx) => {
@@ -687,6 +696,7 @@ describe("helm/tributary", () => {
     [["auth.mode=token"], /auth\.mode=token: needs auth\.issuerKey\.secretName/],
     [["metrics.enabled=false", "metrics.serviceMonitor.enabled=true"], /metrics\.serviceMonitor\.enabled: needs metrics\.enabled/],
     [["metrics.port=8080"], /metrics\.port: must differ from config\.port and health\.port/],
+    [["cluster.enabled=true", "cluster.natsUrl=nats://n:4222", "cluster.tls.enabled=true"], /cluster\.tls\.secretName: required/],
     [["emitter.clientCert.secretName=client"], /emitter\.fileConfig \/ emitter\.clientCert: set emitter\.pushUrl too/],
   ])("the chart refuses inconsistent values: --set %j", ([sets, message], ctx) => {
     need(ctx);
@@ -728,6 +738,80 @@ describe("helm/tributary", () => {
       expect(full).not.toMatch(/WARNING/);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Cluster mode (issue 14 item 3): one Deployment of role all with several replicas, or separate
+// ingest and query Deployments and Services; PodDisruptionBudgets, anti-affinity, rolling updates.
+
+describe("helm/tributary in cluster mode", () => {
+  const splitValues = path.join(chartDir, "ci/cluster-split-values.yaml");
+
+  /** The env of one container as a map (literal values only). */
+  const envOf = (dep: K8sObject) => {
+    const env: Record<string, string> = {};
+    for (const e of arr(at(dep, "spec", "template", "spec", "containers", 0, "env"))) env[String(at(e, "name"))] = String(at(e, "value"));
+    return env;
+  };
+
+  it("passes helm lint --strict with the split values", (ctx) => {
+    need(ctx);
+    const r = helm(["lint", "--strict", chartDir, "--namespace", NS, "-f", splitValues]);
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
+  it("role all: replicas > 1, rolling updates that wait for readiness, a PDB and soft anti-affinity", async (ctx) => {
+    need(ctx);
+    const objs = template("--set", "cluster.enabled=true", "--set", "cluster.natsUrl=nats://nats.nats.svc:4222", "--set", "replicaCount=3");
+    expect(await validateAll(objs)).toEqual({});
+    expect(checkBundle(objs, NS)).toEqual([]);
+    const dep = ofKind(objs, "Deployment")[0]!;
+    expect(at(dep, "spec", "replicas")).toBe(3);
+    expect(at(dep, "spec", "strategy")).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    const env = envOf(dep);
+    expect(env).toMatchObject({ NATS_URL: "nats://nats.nats.svc:4222", CLUSTER_ROLE: "all" });
+    expect(loadServeConfig(env)).toMatchObject({ natsUrl: "nats://nats.nats.svc:4222", clusterRole: "all" });
+    const pdb = ofKind(objs, "PodDisruptionBudget");
+    expect(pdb.map(id)).toEqual(["PodDisruptionBudget/rel-tributary"]);
+    expect(selects(at(pdb[0], "spec", "selector", "matchLabels"), at(dep, "spec", "template", "metadata", "labels") as Record<string, string>)).toBe(true);
+    const anti = at(dep, "spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", 0, "podAffinityTerm");
+    expect(at(anti, "topologyKey")).toBe("kubernetes.io/hostname");
+    // NATS is reachable through the egress policy.
+    const np = ofKind(objs, "NetworkPolicy")[0]!;
+    expect(arr(at(np, "spec", "egress")).flatMap((r) => arr(at(r, "ports")).map((x) => at(x, "port")))).toContain(4222);
+  });
+
+  it("split roles: ingest and query Deployments and Services, each with its PDB and anti-affinity", async (ctx) => {
+    need(ctx);
+    const objs = template("-f", splitValues);
+    expect(await validateAll(objs)).toEqual({});
+    const deps = ofKind(objs, "Deployment");
+    expect(deps.map(id).sort()).toEqual(["Deployment/rel-tributary-ingest", "Deployment/rel-tributary-query"]);
+    const byRole = Object.fromEntries(deps.map((d) => [envOf(d).CLUSTER_ROLE, d]));
+    expect(Object.keys(byRole).sort()).toEqual(["ingest", "query"]);
+    expect(at(byRole.ingest, "spec", "replicas")).toBe(3);
+    expect(at(byRole.query, "spec", "replicas")).toBe(2);
+    expect(at(byRole.ingest, "spec", "template", "spec", "containers", 0, "resources", "limits", "memory")).toBe("512Mi");
+    for (const d of deps) expect(loadServeConfig(envOf(d))).toMatchObject({ natsUrl: "nats://nats.nats.svc:4222", clusterStreamReplicas: 3 });
+    const labels = (d: K8sObject) => at(d, "spec", "template", "metadata", "labels") as Record<string, string>;
+    for (const d of deps) expect(selects(at(d, "spec", "selector", "matchLabels"), labels(d))).toBe(true);
+    // The selectors of the two Deployments do not overlap.
+    expect(selects(at(byRole.ingest, "spec", "selector", "matchLabels"), labels(byRole.query))).toBe(false);
+    const svc = (name: string) => ofKind(objs, "Service").find((s) => s.metadata.name === name)!;
+    // Agents keep pointing at the API Service: it reaches the ingest pods; UIs use -query.
+    for (const [name, role] of [["rel-tributary", "ingest"], ["rel-tributary-ingest", "ingest"], ["rel-tributary-query", "query"]] as const) {
+      expect(svc(name), name).toBeDefined();
+      expect(selects(at(svc(name), "spec", "selector"), labels(byRole[role])), `${name} → ${role}`).toBe(true);
+      expect(selects(at(svc(name), "spec", "selector"), labels(byRole[role === "ingest" ? "query" : "ingest"])), `${name} only ${role}`).toBe(false);
+    }
+    const pdbs = ofKind(objs, "PodDisruptionBudget");
+    expect(pdbs.map(id).sort()).toEqual(["PodDisruptionBudget/rel-tributary-ingest", "PodDisruptionBudget/rel-tributary-query"]);
+    for (const d of deps) {
+      expect(pdbs.filter((p) => selects(at(p, "spec", "selector", "matchLabels"), labels(d)))).toHaveLength(1);
+      const term = at(d, "spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", 0, "podAffinityTerm");
+      expect(selects(at(term, "labelSelector", "matchLabels"), labels(d))).toBe(true);
     }
   });
 });

@@ -176,4 +176,163 @@ describe("history in PostgreSQL (HISTORY_POSTGRES_URL)", () => {
     },
     180_000,
   );
+
+  it(
+    "answers a range older than memory over gRPC with the resolution in a header, fails it with UNAVAILABLE while PostgreSQL is down, and writes the backlog once when it is back",
+    async () => {
+      const { url, db } = freshDb();
+      // Memory keeps 5 minutes; everything older is answered from PostgreSQL.
+      const ts = await historyServer(url, { HISTORY_BUCKETS: "20" });
+      const agg = ts.server.aggregator;
+      let sent = 0;
+      const live = (steps: number) => {
+        for (let i = 0; i < steps; i++) {
+          const now = agg.nowSec();
+          for (const f of workload(now - W, now, 100 + i)) {
+            agg.ingest(f, "10.0.0.1");
+            sent += f.counters[0]!;
+          }
+          advance(ts, W);
+        }
+      };
+      live(40);
+      advance(ts, 2 * W); // the last live bucket becomes ready
+      await drained(ts);
+      const flows = createClient(Flows, createGrpcTransport({ baseUrl: ts.baseUrl }));
+      let header = "";
+      const all = await flows.list(
+        { startTimeGte: BigInt(-3600), pageSize: 0n },
+        { onHeader: (h) => (header = h.get("tributary-resolution") ?? "") },
+      );
+      expect(header).toBe("15");
+      expect(all.flows.reduce((a, f) => a + Number(f.flow!.packetsIn), 0)).toBe(sent);
+      // A range inside memory is answered there (same header, the window).
+      await flows.list({}, { onHeader: (h) => (header = h.get("tributary-resolution") ?? "") });
+      expect(header).toBe("15");
+      const stats = createClient(Statistics, createGrpcTransport({ baseUrl: ts.baseUrl }));
+      let statsTotal = 0;
+      for await (const r of stats.list({ startTimeGte: BigInt(-3600) })) statsTotal += r.allowedIn.length;
+      expect(statsTotal).toBeGreaterThan(0);
+
+      await pg.stop();
+      try {
+      live(10);
+      // Ingest and in-memory queries go on; history queries fail with UNAVAILABLE.
+      expect((await flows.list({})).flows.length).toBeGreaterThan(0);
+      await expect(flows.list({ startTimeGte: BigInt(-3600) })).rejects.toMatchObject({ code: 14 });
+      expect(await metricValue(ts.registry, "tributary_history_queue_buckets")).toBeGreaterThan(0);
+      } finally {
+        await pg.start();
+      }
+      advance(ts, 2 * W);
+      await drained(ts);
+      // Every bucket exactly once: the database holds what was sent, no more.
+      expect(Number(pg.psql("SELECT sum(packets_in) FROM tributary_flows_r15", db))).toBe(sent);
+      expect(Number(pg.psql("SELECT count(*) FROM (SELECT bucket, key_id FROM tributary_flows_r15 GROUP BY 1, 2 HAVING count(*) > 1) d", db))).toBe(0);
+      const after = await flows.list({ startTimeGte: BigInt(-3600), pageSize: 0n });
+      expect(after.flows.reduce((a, f) => a + Number(f.flow!.packetsIn), 0)).toBe(sent);
+    },
+    180_000,
+  );
+
+  it(
+    "drops the oldest queued bucket with a metric when the queue is full",
+    async () => {
+      const { url } = freshDb();
+      const ts = await historyServer(url, { HISTORY_QUEUE_BUCKETS: "3" });
+      await pg.stop();
+      try {
+        advance(ts, 10 * W);
+        expect(await metricValue(ts.registry, "tributary_history_dropped_buckets_total")).toBe(7);
+        expect(await metricValue(ts.registry, "tributary_history_queue_buckets")).toBe(3);
+      } finally {
+        await pg.start();
+      }
+    },
+    120_000,
+  );
+
+  it(
+    "after a crash, the last hour comes back from PostgreSQL with its dedup claims, and the agents' replay counts nothing twice",
+    async () => {
+      const { url } = freshDb();
+      const a = await historyServer(url);
+      const flowsIn = workload(T0 - 3540, T0 - 30, 11);
+      for (const f of flowsIn) a.server.aggregator.ingest(f, "10.0.0.1");
+      advance(a, W);
+      await drained(a);
+      const range = { startTimeGte: BigInt(T0 - 3540), startTimeLt: BigInt(T0), pageSize: 0n };
+      const before = await createClient(Flows, createGrpcTransport({ baseUrl: a.baseUrl })).list(range);
+      // A crash: no snapshot, nothing written after this point.
+      await a.close();
+      servers.splice(servers.indexOf(a), 1);
+
+      const b = await historyServer(url, {}, T0 + 2 * W);
+      const flows = createClient(Flows, createGrpcTransport({ baseUrl: b.baseUrl }));
+      const shape = (r: typeof before) => r.flows.map((f) => [f.flow!.Key!.sourceName, f.flow!.Key!.destName, f.flow!.startTime, f.flow!.endTime, f.flow!.packetsIn, f.flow!.bytesIn, f.flow!.sourceLabels]);
+      const restored = await flows.list(range);
+      expect(shape(restored)).toEqual(shape(before));
+      // The agent replays what it sent in its last 5m30s: all already counted.
+      for (const f of flowsIn.filter((f) => f.startSec >= T0 + 2 * W - 330)) b.server.aggregator.ingest(f, "10.0.0.1");
+      expect(shape(await flows.list(range))).toEqual(shape(before));
+      // A flow never delivered before the crash (another node's) is added.
+      const missed = workload(T0 - 45, T0 - 30, 99)[0]!;
+      b.server.aggregator.ingest(missed, "10.0.0.9");
+      const total = (r: typeof before) => r.flows.reduce((s, f) => s + Number(f.flow!.packetsIn), 0);
+      expect(total(await flows.list(range))).toBe(total(before) + missed.counters[0]!);
+    },
+    180_000,
+  );
+
+  it(
+    "lets exactly one of two servers write, and the other take over when it goes away",
+    async () => {
+      const { url, db } = freshDb();
+      const a = await historyServer(url);
+      advance(a, W);
+      await drained(a);
+      const b = await historyServer(url);
+      advance(b, W);
+      expect(await metricValue(a.registry, "tributary_history_writer")).toBe(1);
+      expect(await metricValue(b.registry, "tributary_history_writer")).toBe(0);
+      await a.close();
+      servers.splice(servers.indexOf(a), 1);
+      const deadline = Date.now() + 20_000;
+      while ((await metricValue(b.registry, "tributary_history_writer")) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(await metricValue(b.registry, "tributary_history_writer")).toBe(1);
+      const f = workload(b.server.aggregator.nowSec() - W, b.server.aggregator.nowSec(), 5)[0]!;
+      b.server.aggregator.ingest(f, "10.0.0.2");
+      advance(b, 2 * W);
+      await drained(b);
+      expect(Number(pg.psql(`SELECT sum(packets_in) FROM tributary_flows_r15`, db))).toBe(f.counters[0]);
+    },
+    120_000,
+  );
+
+  it(
+    "keeps each resolution for its retention by dropping whole partitions",
+    async () => {
+      const { url, db } = freshDb();
+      const ts = await historyServer(url, { HISTORY_RETENTION_RAW: "1h", HISTORY_RETENTION_5M: "2h", HISTORY_RETENTION_1H: "3h" });
+      const agg = ts.server.aggregator;
+      const parts = (t: string) => Number(pg.psql(`SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = '${t}'`, db));
+      // Four hours of traffic, one flow a minute.
+      for (let i = 0; i < 4 * 60; i++) {
+        const now = agg.nowSec();
+        agg.ingest(workload(now - W, now, i)[0]!, "10.0.0.1");
+        advance(ts, 60);
+        if (i % 30 === 29) await drained(ts);
+      }
+      advance(ts, 300); // retention runs at most every 5 minutes
+      advance(ts, W);
+      await drained(ts);
+      const now = agg.nowSec();
+      expect(await metricValue(ts.registry, "tributary_history_partitions_dropped_total", { resolution: "15" })).toBeGreaterThan(0);
+      expect(parts("tributary_flows_r15")).toBeLessThanOrEqual(2);
+      expect(Number(pg.psql(`SELECT min(bucket) FROM tributary_flows_r15`, db))).toBeGreaterThanOrEqual(Math.floor((now - 3600) / 3600) * 3600);
+      expect(Number(pg.psql(`SELECT min(bucket) FROM tributary_flows_r300`, db))).toBeLessThan(now - 3600);
+      expect(Number(pg.psql(`SELECT min(bucket) FROM tributary_flows_r3600`, db))).toBeLessThan(now - 7200);
+    },
+    180_000,
+  );
 });

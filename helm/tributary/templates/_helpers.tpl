@@ -80,6 +80,8 @@ files in place and the server's certificate reload sees them.
 {{- define "tributary.issuerKeyDir" -}}/etc/tributary/auth/issuer{{- end }}
 {{- define "tributary.bootstrapDir" -}}/etc/tributary/auth/bootstrap{{- end }}
 {{- define "tributary.revokedDir" -}}/etc/tributary/auth/revoked{{- end }}
+{{- define "tributary.natsCredsDir" -}}/etc/tributary/nats/creds{{- end }}
+{{- define "tributary.natsTlsDir" -}}/etc/tributary/nats/tls{{- end }}
 
 {{/*
 Cross-field rules that values.schema.json cannot say clearly; each fails the render with the
@@ -107,6 +109,18 @@ values to change.
 {{- end }}
 {{- if and $v.health.enabled (eq (int $v.health.port) (int $v.config.port)) }}
 {{- fail "health.port: must differ from config.port" }}
+{{- end }}
+{{- if and $v.cluster.enabled (not $v.cluster.natsUrl) }}
+{{- fail "cluster.natsUrl: required when cluster.enabled is true (e.g. nats://nats.nats.svc:4222)" }}
+{{- end }}
+{{- if and $v.cluster.tls.enabled (not $v.cluster.tls.secretName) }}
+{{- fail "cluster.tls.secretName: required when cluster.tls.enabled is true" }}
+{{- end }}
+{{- if and $v.cluster.tls.certKey (not $v.cluster.tls.keyKey) }}
+{{- fail "cluster.tls.keyKey: required with cluster.tls.certKey (NATS mTLS)" }}
+{{- end }}
+{{- if and (not $v.cluster.enabled) (gt (int $v.replicaCount) 1) }}
+{{- fail "replicaCount: more than 1 needs cluster.enabled (embedded mode keeps the history in each pod's memory)" }}
 {{- end }}
 {{- if and (not $v.emitter.pushUrl) (or $v.emitter.fileConfig.configMapName $v.emitter.clientCert.secretName) }}
 {{- fail "emitter.fileConfig / emitter.clientCert: set emitter.pushUrl too (the emitter is off without it)" }}
@@ -298,6 +312,62 @@ empty lists are left unset so the server's default applies.
 - name: OFFLOAD_EXCLUSIVE
   value: {{ $v.offload.exclusive | toString | quote }}
 {{- end }}
+{{- if $v.cluster.enabled }}
+- name: NATS_URL
+  value: {{ $v.cluster.natsUrl | quote }}
+- name: CLUSTER_ROLE
+  value: {{ default "all" .role | quote }}
+{{- if $v.cluster.creds.secretName }}
+- name: NATS_CREDS_PATH
+  value: {{ printf "%s/%s" (include "tributary.natsCredsDir" .) $v.cluster.creds.key | quote }}
+{{- end }}
+{{- if $v.cluster.tls.enabled }}
+{{- with $v.cluster.tls.caKey }}
+- name: NATS_CA_PATH
+  value: {{ printf "%s/%s" (include "tributary.natsTlsDir" $) . | quote }}
+{{- end }}
+{{- with $v.cluster.tls.certKey }}
+- name: NATS_CERT_PATH
+  value: {{ printf "%s/%s" (include "tributary.natsTlsDir" $) . | quote }}
+{{- end }}
+{{- with $v.cluster.tls.keyKey }}
+- name: NATS_KEY_PATH
+  value: {{ printf "%s/%s" (include "tributary.natsTlsDir" $) . | quote }}
+{{- end }}
+{{- end }}
+{{- with $v.cluster.stream }}
+- name: CLUSTER_STREAM
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.cluster.streamReplicas }}
+- name: CLUSTER_STREAM_REPLICAS
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.cluster.snapshotBucket }}
+- name: CLUSTER_SNAPSHOT_BUCKET
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.cluster.snapshotInterval }}
+- name: CLUSTER_SNAPSHOT_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.cluster.batchDelay }}
+- name: CLUSTER_BATCH_DELAY
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.cluster.batchMax }}
+- name: CLUSTER_BATCH_MAX
+  value: {{ . | int64 | toString | quote }}
+{{- end }}
+{{- with $v.cluster.appendTimeout }}
+- name: CLUSTER_APPEND_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.cluster.tickInterval }}
+- name: CLUSTER_TICK_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- with $v.emitter.pushUrl }}
 - name: PUSH_URL
   value: {{ . | quote }}
@@ -365,6 +435,34 @@ TCP ports of the offload devices, from their URLs (explicit port, else 443 for h
 {{- $port = ternary "443" "80" (or (hasPrefix "https:" .) (hasPrefix "grpcs:" .)) }}
 {{- end }}
 {{- $ports = append $ports ($port | int) }}
+{{- end }}
+{{- toJson ($ports | uniq) }}
+{{- end }}
+
+{{/*
+The Deployments to render, as JSON: one of role all (embedded mode, or cluster mode without
+split), or an ingest and a query Deployment (cluster.split).
+*/}}
+{{- define "tributary.deployments" -}}
+{{- $v := .Values }}
+{{- $full := include "tributary.fullname" . }}
+{{- if and $v.cluster.enabled $v.cluster.split }}
+{{- toJson (list
+  (dict "name" (printf "%s-ingest" $full) "role" "ingest" "component" "ingest" "split" true "replicas" ($v.cluster.ingest.replicas | int) "resources" $v.cluster.ingest.resources)
+  (dict "name" (printf "%s-query" $full) "role" "query" "component" "query" "split" true "replicas" ($v.cluster.query.replicas | int) "resources" $v.cluster.query.resources)) }}
+{{- else }}
+{{- toJson (list (dict "name" $full "role" "all" "component" "aggregator" "split" false "replicas" ($v.replicaCount | int) "resources" dict)) }}
+{{- end }}
+{{- end }}
+
+{{/* TCP ports of NATS_URL's servers (default 4222), for the egress NetworkPolicy. */}}
+{{- define "tributary.natsPorts" -}}
+{{- $ports := list }}
+{{- range splitList "," .Values.cluster.natsUrl }}
+{{- $authority := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://" (trim .) "" }}
+{{- $authority = regexReplaceAll "^.*@" $authority "" }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+/?$" $authority) }}
+{{- $ports = append $ports (default "4222" $port | int) }}
 {{- end }}
 {{- toJson ($ports | uniq) }}
 {{- end }}

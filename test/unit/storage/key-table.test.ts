@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { keyString, traceString } from "../../../src/model/flow-key.js";
+import { KeyTable } from "../../../src/storage/key-table.js";
+import { StringPool } from "../../../src/storage/string-pool.js";
+import { flowKey, policyHit } from "../../helpers/flow-fixtures.js";
+import { prng } from "../../helpers/random-updates.js";
+
+const sig = (k: ReturnType<typeof flowKey>) => keyString(k, traceString(k.enforced, k.pending));
+
+describe("KeyTable identity index", () => {
+  it("agrees with a Map through random inserts and removals (probe chains survive deletions)", () => {
+    const rnd = prng(42);
+    const table = new KeyTable(new StringPool());
+    const ref = new Map<string, number>();
+    const keyOf = (i: number) =>
+      flowKey({ sourceName: `pod-${i % 997}`, destName: `svc-${Math.floor(i / 997)}`, destPort: i % 7, enforced: i % 3 ? [policyHit({ name: `p${i % 11}`, ruleIndex: i % 5 })] : [] });
+    for (let step = 0; step < 60_000; step++) {
+      const i = Math.floor(rnd() * 20_000);
+      const k = keyOf(i);
+      const s = sig(k);
+      const slot = table.lookup(s);
+      expect(slot, `step ${step} key ${i}`).toBe(ref.get(s));
+      if (slot === undefined) ref.set(s, table.insert(s, k));
+      else if (rnd() < 0.5) {
+        table.remove(slot);
+        ref.delete(s);
+      }
+      expect(table.size).toBe(ref.size);
+    }
+    for (const [s, slot] of ref) expect(table.lookup(s)).toBe(slot);
+    // A key that differs in one field only is another key.
+    const k = keyOf(5);
+    expect(table.lookup(sig({ ...k, destPort: 12345 }))).toBeUndefined();
+  });
+});
