@@ -30,6 +30,7 @@ import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
 import type { History } from "../history/index.js";
 import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
+import { reflectionRoutes } from "./reflection.js";
 import { createClusterNode, createLogClock, type ClusterNode } from "../cluster/index.js";
 import { listFlows } from "../query/list.js";
 import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
@@ -121,6 +122,8 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
       router.service(Statistics, { list: otherRole("Statistics", "query") });
     }
     router.service(SessionService, auth.sessionService);
+    // gRPC server reflection v1 and v1alpha (grpcurl, buf curl --reflect), a query under AUTH_MODE.
+    reflectionRoutes(router, [FlowCollector, Flows, Statistics, SessionService]);
   };
   const handler = connectNodeAdapter({
     routes,
