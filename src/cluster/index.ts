@@ -8,8 +8,8 @@ import { createLogAppender, type LogAppender } from "./log-appender.js";
 import type { LogClock } from "./log-clock.js";
 import { createLogReplica, type LogReplica } from "./log-replica.js";
 import { clusterMetrics } from "./metrics.js";
-import { openNatsLog, type NatsLog } from "./nats-log.js";
-import { openSnapshotStore, type SnapshotStore } from "./snapshot-store.js";
+import type { NatsLog } from "./nats-log.js";
+import type { SnapshotStore } from "./snapshot-store.js";
 
 export { createLogClock, type LogClock } from "./log-clock.js";
 
@@ -143,9 +143,13 @@ export function createClusterNode(config: ClusterConfig, deps: ClusterDeps): Clu
     },
     async start() {
       log.info({ servers: config.natsUrl, replicas: config.clusterStreamReplicas }, "cluster mode: connecting to NATS");
+      // The NATS clients are imported here, when cluster mode starts, so a plain `serve` never
+      // loads them (issue 15: memory at rest).
+      const { openNatsLog } = await import("./nats-log.js");
       natsLog = await openNatsLog(config, log);
       log.info({ subject: natsLog.subject }, "connected to NATS; log stream ready");
       if (aggregates) {
+        const { openSnapshotStore } = await import("./snapshot-store.js");
         snapshots = await openSnapshotStore(natsLog.nc, config.clusterSnapshotBucket, config.clusterStreamReplicas, config.windowSec);
         let afterSeq = 0;
         try {

@@ -7,7 +7,8 @@ import type { FlowRow, PolicyHitModel } from "../model/flow.js";
  * - fields in struct order; `omitempty` drops 0, "" and empty lists, but `Key` and
  *   `Key.policies` are pointers to structs and always present (`"policies":{}` with no hits);
  * - enums are numbers (generated enum types are int32 without MarshalJSON), int64s are numbers;
- * - strings are escaped as Go does by default: `<`, `>`, `&`, U+2028 and U+2029 as `\u00XX`.
+ * - strings are escaped as Go does by default: `<`, `>`, `&`, U+2028 and U+2029 as `\u00XX`;
+ * - `source_ips` / `dest_ips` (upstream PR #13063, fields 13/14) last, left out when empty.
  * Lines are joined with "\n" without a trailing one, as upstream writes them.
  */
 export function flowToGoJson(row: FlowRow): string {
@@ -44,6 +45,9 @@ export function flowToGoJson(row: FlowRow): string {
   out = num(out, "num_connections_started", c[4]!);
   out = num(out, "num_connections_completed", c[5]!);
   out = num(out, "num_connections_live", c[6]!);
+  // Fields 13 and 14 of upstream PR #13063 (`repeated string source_ips/dest_ips`, omitempty).
+  out = strings(out, "source_ips", row.sourceIps ?? []);
+  out = strings(out, "dest_ips", row.destIps ?? []);
   return `{${out}}`;
 }
 

@@ -213,12 +213,14 @@ describe("emitter", () => {
     expect(await metricValue(s.registry, "tributary_emitter_flows_sent_total")).toBe(2);
     expect(await metricValue(s.registry, "tributary_emitter_latest_timestamp_seconds")).toBe(S0 + 60);
 
-    // An empty window sends nothing; the next window with flows goes on its own.
+    // An empty window sends nothing; the next window with flows goes on its own. An agent that
+    // sends Flow IPs (fields 13/14) gets them in the line, as upstream PR #13063's emitter would.
     await s.at(S0 + 125);
-    await ingest(s.port, [wireUpdate(S0 + 125)]);
+    await ingest(s.port, [wireUpdate(S0 + 125, {}, { sourceIps: ["10.0.0.7"], destIps: ["10.0.1.9", "10.0.1.8"] })]);
     await s.at(S0 + 210);
     expect(push.received).toHaveLength(2);
     expect(JSON.parse(push.received[1]!.body)).toMatchObject({ start_time: S0 + 120, end_time: S0 + 135 });
+    expect(push.received[1]!.body).toMatch(/"num_connections_live":1,"source_ips":\["10\.0\.0\.7"\],"dest_ips":\["10\.0\.1\.8","10\.0\.1\.9"\]\}$/);
     expect(latest()).toEqual({ latestTimestamp: String(S0 + 180) });
   });
 

@@ -17,7 +17,7 @@ const loaded = (stderr: string) =>
     .map((l) => l.slice("module-load ".length));
 
 /** Modules a default `serve` must not load. */
-const OPTIONAL = [/@kubernetes\/client-node/, /src\/offload\/bridge\/bridge\.ts$/, /src\/kube\//, /src\/offload\/sim\/server\.ts$/];
+const OPTIONAL = [/@kubernetes\/client-node/, /@nats-io\//, /node_modules\/pg\//, /src\/offload\/bridge\/bridge\.ts$/, /src\/kube\//, /src\/offload\/sim\/server\.ts$/];
 
 describe("tributary serve at rest", () => {
   it("does not load the Kubernetes client, the offload bridge or the emulator with default settings", async () => {

@@ -50,6 +50,13 @@ describe("flowToGoJson", () => {
     expect(json).toContain('"rule_index":-1,"trigger":{"kind":7,');
   });
 
+  it("writes Flow IPs (PR #13063) after the counters, omitted when empty", () => {
+    const json = flowToGoJson(row({ counters: counterArray({ numConnectionsLive: 3 }), sourceIps: ["10.0.0.1", "fd00::1"], destIps: ["10.0.0.2"] }));
+    expect(json.endsWith(`"num_connections_live":3,"source_ips":["10.0.0.1","fd00::1"],"dest_ips":["10.0.0.2"]}`)).toBe(true);
+    expect(flowToGoJson(row({ sourceIps: [], destIps: ["10.0.0.2"] }))).toMatch(/[^s]"dest_ips":\["10\.0\.0\.2"\]\}$/);
+    expect(flowToGoJson(row({ sourceIps: [], destIps: [] }))).not.toMatch(/_ips/);
+  });
+
   it("keeps the field order of the Go struct", () => {
     const json = flowToGoJson(row({ sourceLabels: ["a=1"], destLabels: ["b=2"], counters: counterArray({ packetsIn: 1, packetsOut: 2, bytesIn: 3, bytesOut: 4, numConnectionsStarted: 5, numConnectionsCompleted: 6, numConnectionsLive: 7 }) }));
     const names = [...json.matchAll(/"([a-zA-Z_]+)":/g)].map((m) => m[1]);
