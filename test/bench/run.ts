@@ -9,7 +9,7 @@ import { EXPLANATION } from "./explanation.js";
 import { benchIngest } from "./ingest-bench.js";
 import { benchQueriesOn, buildSteadyRing } from "./query-bench.js";
 import { table, type BenchRow } from "./report.js";
-import { benchHeap, benchRollover } from "./store-bench.js";
+import { benchHeap, benchRollover, benchRss } from "./store-bench.js";
 import { benchStreams } from "./stream-bench.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
@@ -34,6 +34,8 @@ if (want("query") || want("rollover")) {
   if (want("rollover")) rows.push(...benchRollover(big, 60, "100k keys"));
 }
 if (want("heap")) rows.push(...benchHeap(100_000));
+// Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
+if (want("rss")) for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const header = [
