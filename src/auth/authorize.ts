@@ -18,6 +18,8 @@ export function verbsFor(path: string): readonly Verb[] | "open" {
   if (path === CREATE_PATH) return "open";
   if (path === "/goldmane.FlowCollector/Connect") return [Verb.INGEST, Verb.OFFLOAD];
   if (path.startsWith("/goldmane.Flows/") || path.startsWith("/goldmane.Statistics/")) return [Verb.QUERY];
+  // Server reflection describes the query API: a query like any other (DESIGN §6d).
+  if (path.startsWith("/grpc.reflection.v1.ServerReflection/") || path.startsWith("/grpc.reflection.v1alpha.ServerReflection/")) return [Verb.QUERY];
   return [];
 }
 

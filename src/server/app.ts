@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import { setMaxListeners } from "node:events";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -29,6 +30,7 @@ import { SessionService } from "../gen/tributary/session/v1/session_pb.js";
 import { withCors } from "./cors.js";
 import type { History } from "../history/index.js";
 import { decodeErrorsAsInvalidArgument, lenientService } from "./lenient-routes.js";
+import { reflectionRoutes } from "./reflection.js";
 import { createClusterNode, createLogClock, type ClusterNode } from "../cluster/index.js";
 import { listFlows } from "../query/list.js";
 import type { Emitter, EmitterSource, EmitterTuning } from "../emitter/index.js";
@@ -64,6 +66,13 @@ export interface TributaryServer {
   close(): Promise<void>;
 }
 
+/** A method of the side a cluster role does not serve: UNIMPLEMENTED saying where to go. */
+function otherRole(service: string, role: "ingest" | "query") {
+  return (): never => {
+    throw new ConnectError(`${service} is served by replicas of CLUSTER_ROLE ${role} or all, not by this one`, Code.Unimplemented);
+  };
+}
+
 /** Wires aggregator, services, the RPC port, health and metrics (DESIGN §2 `server/`). */
 export function createTributaryServer(config: ServeConfig, deps: ServerDeps): TributaryServer {
   const log = deps.log;
@@ -85,6 +94,8 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
   // Session tokens and AUTH_MODE (issue 8, docs/auth.md); reads its files now (ConfigError).
   const auth = createAuth(config, { clock: deps.clock, registry, log: log.child({ module: "auth" }) });
   const shutdown = new AbortController();
+  // Every open ingest or stream call listens for shutdown: thousands of agents are normal.
+  setMaxListeners(0, shutdown.signal);
   const streams = createStreamHub(
     { maxStreams: config.maxStreams, queueSize: config.streamQueueSize },
     { source: aggregator, metrics: streamMetrics(registry) },
@@ -100,12 +111,19 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
     // A cluster role serves only its side (CLUSTER_ROLE); the other side's methods are UNIMPLEMENTED.
     if (servesIngest) {
       lenientService(router, FlowCollector, collectorService({ aggregator, metrics, sink: cluster?.sink }), { jsonOptions: { ignoreUnknownFields: true } });
+    } else {
+      router.service(FlowCollector, { connect: otherRole("FlowCollector", "ingest") });
     }
     if (servesQueries) {
       lenientService(router, Flows, flowsService({ aggregator, streams, history: historyRef }));
       lenientService(router, Statistics, statisticsService({ aggregator, history: historyRef }));
+    } else {
+      router.service(Flows, { list: otherRole("Flows", "query"), filterHints: otherRole("Flows", "query"), stream: otherRole("Flows", "query") });
+      router.service(Statistics, { list: otherRole("Statistics", "query") });
     }
     router.service(SessionService, auth.sessionService);
+    // gRPC server reflection v1 and v1alpha (grpcurl, buf curl --reflect), a query under AUTH_MODE.
+    reflectionRoutes(router, [FlowCollector, Flows, Statistics, SessionService]);
   };
   const handler = connectNodeAdapter({
     routes,

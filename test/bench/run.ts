@@ -11,6 +11,7 @@ import { benchQueriesOn, buildSteadyRing } from "./query-bench.js";
 import { table, type BenchRow } from "./report.js";
 import { benchHeap, benchRollover, benchRss } from "./store-bench.js";
 import { benchStreams } from "./stream-bench.js";
+import { benchCluster } from "./cluster-bench.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const only = process.argv.slice(2);
@@ -18,6 +19,7 @@ const want = (area: string) => only.length === 0 || only.includes(area);
 
 const rows: BenchRow[] = [];
 const t0 = Date.now();
+const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(" ");
 const load = { streams: 4, keys: 5000, seconds: 10, inFlight: 4096 };
 if (want("ingest")) rows.push(...(await benchIngest(load)));
 if (want("streams")) rows.push(...(await benchStreams(load, 100)));
@@ -36,6 +38,9 @@ if (want("query") || want("rollover")) {
 if (want("heap")) rows.push(...benchHeap(100_000));
 // Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
 if (want("rss")) for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
+// Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
+const clusterRows = want("cluster") ? await benchCluster() : [];
+rows.push(...clusterRows);
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const header = [
@@ -48,4 +53,25 @@ const header = [
 const out = header.join("\n") + "\n" + table(rows) + "\n" + EXPLANATION;
 process.stdout.write(out);
 if (only.length === 0) fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), out);
+else if (only.length === 1 && only[0] === "cluster") {
+  // `npm run bench -- cluster` refreshes its own section of BENCHMARKS.md.
+  const file = path.join(ROOT, "BENCHMARKS.md");
+  const START = "<!-- cluster-bench:start -->";
+  const END = "<!-- cluster-bench:end -->";
+  const section = [
+    START,
+    "## Cluster mode: Felix-shaped load (issue 14)",
+    "",
+    `Measured ${new Date().toISOString()} with \`flock /tmp/tributary-bench.lock npm run bench -- cluster\` (${((Date.now() - t0) / 1000).toFixed(0)} s); nproc ${os.cpus().length}; load average before/after ${loadBefore} / ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (the machine is shared with other work: compare ratios within this run).`,
+    "",
+    table(clusterRows),
+    "",
+    "How: see `test/bench/cluster-bench.ts` (servers as separate processes; CPU from /proc/<pid>/stat; 1000 agents from one load process on distinct 127.0.x.y addresses).",
+    END,
+  ].join("\n");
+  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+  const at = old.indexOf(START);
+  const next = at >= 0 ? old.slice(0, at) + section + old.slice(old.indexOf(END) + END.length) : old.replace("## How each figure is measured", `${section}\n\n## How each figure is measured`);
+  fs.writeFileSync(file, next);
+}
 

@@ -12,6 +12,7 @@ import { runCli, type CliProcess } from "../helpers/spawn.js";
 import { freePort, startNatsCluster } from "../helpers/nats-server.js";
 import { agentFrames, felixAgent } from "../helpers/felix-agents.js";
 import { replicaAnswers, streamLastSeq, waitFor } from "../helpers/cluster.js";
+import { rawConnect } from "../helpers/raw-grpc.js";
 
 const W = 15;
 const STREAM = "flows-e2e";
@@ -127,6 +128,11 @@ describe("cluster mode: separate ingest and query processes on a 3-server NATS c
     expect(answers[1]!.stats.equals(answers[0]!.stats)).toBe(true);
     expect(answers[1]!.hints.equals(answers[0]!.hints)).toBe(true);
     expect(await metric(ingest[1]!, "tributary_cluster_publish_failures_total")).toBeGreaterThan(0);
+
+    // Each role serves only its side.
+    const refused = await rawConnect(query[0]!.port, agentFrames(999, 1, start), {}, { localAddress: "127.0.99.1" });
+    expect(refused.status).toBe(12); // UNIMPLEMENTED
+    await expect(replicaAnswers(ingest[1]!.baseUrl)).rejects.toThrow(/unimplemented|not found/i);
 
     // 4. A query replica replaced by a fresh process: snapshot from the bucket, then the log.
     await waitFor("a snapshot of the settled log", async () => (await metric(query[0]!, "tributary_cluster_snapshot_sequence")) > 0);

@@ -11,6 +11,10 @@ import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { agentFrames, felixAgent } from "../helpers/felix-agents.js";
 import { replicaAnswers, streamLastSeq, waitFor } from "../helpers/cluster.js";
 import { rawConnect } from "../helpers/raw-grpc.js";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { FlowCollector } from "../../src/gen/goldmane/api_pb.js";
+import { wireUpdate } from "../helpers/wire-flows.js";
 
 const W = 15;
 let nats: NatsServer;
@@ -103,6 +107,22 @@ describe("cluster mode, one nats-server, two replicas of role all", () => {
       expect(x.stats.equals(answers[0]!.stats)).toBe(true);
       expect(x.hints.equals(answers[0]!.hints)).toBe(true);
     }
+  }, 60_000);
+
+  it("the Connect path (not the fast lane) appends too and receipts after the acknowledgement", async () => {
+    const start = Math.floor(Date.now() / 1000 / W) * W - W;
+    const before = await replicaAnswers(replicas[0]!.baseUrl);
+    const client = createClient(FlowCollector, createConnectTransport({ baseUrl: replicas[1]!.baseUrl, httpVersion: "2" }));
+    async function* updates() {
+      for (let i = 0; i < 5; i++) yield wireUpdate(start, { sourceName: "connect-agent", destPort: BigInt(i + 1) });
+    }
+    let receipts = 0;
+    for await (const _ of client.connect(updates())) receipts++;
+    expect(receipts).toBe(5);
+    await settled(replicas);
+    const after = await Promise.all(replicas.map((r) => replicaAnswers(r.baseUrl)));
+    expect(after[0]!.rows).toBe(before.rows + 5);
+    for (const x of after.slice(1)) expect(x.list.equals(after[0]!.list)).toBe(true);
   }, 60_000);
 
   it("with the log stopped, ingest ends with UNAVAILABLE and nothing is receipted; it recovers", async () => {

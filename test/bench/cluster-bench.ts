@@ -1,0 +1,293 @@
+/**
+ * `npm run bench -- cluster` (issue 14 item 7): Felix-shaped load — 1000 lock-step agents on
+ * distinct loopback addresses, one HTTP/2 connection each — against, in ONE run:
+ *   the floor (a bare node:http2 server: frames messages, writes empty receipts), the single
+ *   process (embedded mode), an ingest-role replica on a real nats-server, and two ingest
+ *   replicas + one query replica; then the query role's apply rate while replaying a log from
+ *   scratch and a query replica's start with a snapshot at 100 000 keys.
+ * Server CPU is read from /proc/<pid>/stat of the server processes (user + system), so "CPU per
+ * flow" is the server's cost, not the load generator's. Ratios are within this run.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { LogBatchWriter } from "../../src/cluster/log-codec.js";
+import { startNatsServer, freePort, type NatsServer } from "../helpers/nats-server.js";
+import type { BenchRow } from "./report.js";
+import { encodeUpdate, workloadKeys } from "./workload.js";
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const ROOT = path.resolve(HERE, "../..");
+const CLK_TCK = 100;
+
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+function start(script: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const lines: Record<string, unknown>[] = [];
+  let buf = "";
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const l = JSON.parse(line) as Record<string, unknown>;
+        lines.push(l);
+        for (const w of waiters.splice(0)) (w.pred(l) ? w.resolve(l) : waiters.push(w));
+      } catch {
+        /* not JSON */
+      }
+    }
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    child,
+    lines,
+    waitFor(pred, timeoutMs = 120_000) {
+      const hit = lines.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${script}: timed out waiting for a log line`)), timeoutMs);
+        waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 8000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
+}
+
+/** User + system CPU seconds of a process so far. */
+function cpuSec(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+const SERVING = (l: Record<string, unknown>) => l.msg === "serving gRPC, gRPC-web and Connect";
+
+async function tributary(env: Record<string, string>): Promise<{ p: Proc; port: number; metricsPort: number }> {
+  const metricsPort = await freePort();
+  const p = start(path.join(ROOT, "src/main.ts"), ["serve"], {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    HEALTH_ENABLED: "false",
+    PROMETHEUS_PORT: String(metricsPort),
+    LOG_LEVEL: "info",
+    MAX_UNIQUE_FLOWS: "2000000",
+    ...env,
+  });
+  const l = await p.waitFor(SERVING);
+  return { p, port: Number(l.port), metricsPort };
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+interface LoadResult {
+  receipts: number;
+  elapsed: number;
+  p50: number;
+  p99: number;
+}
+
+function felixLoad(ports: number[], agents: number, seconds: number, rate: number): Promise<LoadResult> {
+  const startSec = Math.floor(Date.now() / 1000 / 15) * 15 - 30;
+  const args = JSON.stringify({ ports, agents, seconds, rate, startSec, keysPerAgent: 4 });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "felix-load.ts"), args], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").pop()!) as LoadResult) : reject(new Error(`felix-load exited ${code}`))));
+  });
+}
+
+/** Runs the load and returns it with the CPU each of `pids` spent per receipted flow (µs). */
+async function measure(ports: number[], pids: Record<string, number>, agents: number, seconds: number, rate = 0) {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSec(pid)]));
+  // The load's warm-up (2 s) is included in the CPU window: scale it out by the share of time.
+  const r = await felixLoad(ports, agents, seconds, rate);
+  const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSec(pid) - before[k]!]));
+  const rateOut = r.receipts / r.elapsed;
+  const flowsInWindow = rateOut * (r.elapsed + 2); // the warm-up ran at about the same rate
+  const usPerFlow = Object.fromEntries(Object.entries(cpu).map(([k, c]) => [k, (c * 1e6) / flowsInWindow]));
+  return { ...r, rate: rateOut, usPerFlow };
+}
+
+function median<T>(xs: T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+}
+
+export interface ClusterBenchOptions {
+  agents: number;
+  seconds: number;
+  repeats: number;
+}
+
+export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seconds: 8, repeats: 3 }): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  // Each figure is printed as soon as it is known (stderr), so a later failure keeps them.
+  const push = rows.push.bind(rows);
+  rows.push = (...r: BenchRow[]) => {
+    for (const x of r) process.stderr.write(`cluster-bench: ${JSON.stringify(x)}\n`);
+    return push(...r);
+  };
+  const stops: (() => Promise<void>)[] = [];
+  let nats: NatsServer | undefined;
+  try {
+    // --- floor
+    const floor = start(path.join(HERE, "floor-server.ts"), []);
+    stops.push(() => floor.stop());
+    const floorPort = Number((await floor.waitFor((l) => l.msg === "floor listening")).port);
+    // --- single process
+    const single = await tributary({});
+    stops.push(() => single.p.stop());
+    // --- an ingest replica on a nats-server
+    nats = await startNatsServer("bench");
+    const clusterEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-flows", CLUSTER_SNAPSHOT_BUCKET: "bench-snaps" };
+    const ingestA = await tributary({ ...clusterEnv, CLUSTER_ROLE: "ingest" });
+    stops.push(() => ingestA.p.stop());
+
+    // Saturation, interleaved rounds; medians.
+    const res: Record<string, Awaited<ReturnType<typeof measure>>[]> = { floor: [], single: [], ingest: [] };
+    for (let i = 0; i < o.repeats; i++) {
+      res.floor!.push(await measure([floorPort], { server: floor.child.pid! }, o.agents, o.seconds));
+      res.single!.push(await measure([single.port], { server: single.p.child.pid! }, o.agents, o.seconds));
+      res.ingest!.push(await measure([ingestA.port], { server: ingestA.p.child.pid!, nats: nats.pid()! }, o.agents, o.seconds));
+    }
+    const f = median(res.floor!, (r) => r.usPerFlow.server!);
+    const s = median(res.single!, (r) => r.usPerFlow.server!);
+    const g = median(res.ingest!, (r) => r.usPerFlow.server!);
+    const n = `${o.agents} lock-step agents, median of ${o.repeats} × ${o.seconds} s`;
+    rows.push({ name: "cluster/felix floor (bare node:http2)", value: f.rate, unit: "flows/s", note: `${f.usPerFlow.server!.toFixed(1)} µs server CPU/flow; receipt p99 ${f.p99.toFixed(1)} ms; ${n}` });
+    rows.push({ name: "cluster/felix single process", value: s.rate, unit: "flows/s", note: `${s.usPerFlow.server!.toFixed(1)} µs CPU/flow = ${(s.usPerFlow.server! / f.usPerFlow.server!).toFixed(2)}× floor; p99 ${s.p99.toFixed(1)} ms` });
+    const ratio = g.usPerFlow.server! / f.usPerFlow.server!;
+    rows.push({
+      name: "cluster/felix ingest role",
+      value: g.rate,
+      unit: "flows/s",
+      target: `CPU/flow ≤ 1.3× floor: ${ratio <= 1.3 ? "met" : "NOT met"} (${ratio.toFixed(2)}×)`,
+      note: `${g.usPerFlow.server!.toFixed(1)} µs ingest CPU/flow + ${g.usPerFlow.nats!.toFixed(1)} µs nats-server; p99 ${g.p99.toFixed(1)} ms`,
+    });
+
+    // Paced at 20 000 flows/s: the receipt latency the log adds.
+    const paced: Record<string, LoadResult[]> = { single: [], ingest: [] };
+    for (let i = 0; i < o.repeats; i++) {
+      paced.single!.push(await felixLoad([single.port], o.agents, o.seconds, 20_000));
+      paced.ingest!.push(await felixLoad([ingestA.port], o.agents, o.seconds, 20_000));
+    }
+    const ps = median(paced.single!, (r) => r.p99);
+    const pi = median(paced.ingest!, (r) => r.p99);
+    const added = pi.p99 - ps.p99;
+    rows.push({
+      name: "cluster/receipt p99 added by the log @20k/s",
+      value: added,
+      unit: "ms",
+      target: `≤ 5: ${added <= 5 ? "met" : "NOT met"}`,
+      note: `ingest role p99 ${pi.p99.toFixed(1)} ms (p50 ${pi.p50.toFixed(1)}) at ${(pi.receipts / pi.elapsed).toFixed(0)}/s; single process p99 ${ps.p99.toFixed(1)} ms at ${(ps.receipts / ps.elapsed).toFixed(0)}/s`,
+    });
+    await single.p.stop();
+
+    // Two ingest replicas + one query replica, against one single process in the same run.
+    const ingestB = await tributary({ ...clusterEnv, CLUSTER_ROLE: "ingest" });
+    stops.push(() => ingestB.p.stop());
+    const query = await tributary({ ...clusterEnv, CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_INTERVAL: "0" });
+    stops.push(() => query.p.stop());
+    await query.p.waitFor((l) => l.msg === "replica caught up with the log");
+    const split = await measure([ingestA.port, ingestB.port], { ingestA: ingestA.p.child.pid!, ingestB: ingestB.p.child.pid!, query: query.p.child.pid!, nats: nats.pid()! }, o.agents, o.seconds);
+    const single2 = await tributary({});
+    stops.push(() => single2.p.stop());
+    const one = await measure([single2.port], { server: single2.p.child.pid! }, o.agents, o.seconds);
+    await single2.p.stop();
+    const u = split.usPerFlow;
+    rows.push({
+      name: "cluster/felix 2 ingest + 1 query",
+      value: split.rate,
+      unit: "flows/s",
+      note: `${(split.rate / one.rate).toFixed(2)}× one single process in the same run (${one.rate.toFixed(0)}/s, ${one.usPerFlow.server!.toFixed(1)} µs/flow); CPU/flow: ingest ${(u.ingestA! + u.ingestB!).toFixed(1)} µs, query ${u.query!.toFixed(1)} µs, nats-server ${u.nats!.toFixed(1)} µs; p99 ${split.p99.toFixed(1)} ms; 2 cores shared with the load generator`,
+    });
+    await Promise.all([ingestA.p.stop(), ingestB.p.stop(), query.p.stop()]);
+
+    // Apply rate and snapshot start at 100 000 keys, on a log written directly.
+    const keys = workloadKeys(100_000, 5);
+    const startSec = Math.floor(Date.now() / 1000 / 15) * 15 - 60;
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "bench-apply", subjects: ["bench-apply.log"], max_age: 3600e9 });
+    const js = jetstream(nc);
+    const ROUNDS = 3;
+    const w = new LogBatchWriter();
+    let acks: Promise<unknown>[] = [];
+    const publish = async () => {
+      acks.push(js.publish("bench-apply.log", w.seal(Date.now()), { timeout: 60_000 }));
+      if (acks.length >= 16) {
+        await Promise.all(acks);
+        acks = [];
+      }
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (let i = 0; i < keys.length; i++) {
+        const b = encodeUpdate(keys[i]!, startSec - (r % 2) * 15, 1_800_000_000 + r);
+        w.add(`10.1.${(i >> 8) & 255}.${i & 255}`, b, 0, b.length);
+        if (w.count === 500) await publish();
+      }
+    }
+    if (w.count > 0) await publish();
+    await Promise.all(acks);
+    await nc.close();
+    const flows = ROUNDS * keys.length;
+    const applyEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-apply", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_BUCKET: "bench-apply-snaps", CLUSTER_SNAPSHOT_INTERVAL: "2s" };
+    const replay = await tributary(applyEnv);
+    stops.push(() => replay.p.stop());
+    const from = await replay.p.waitFor((l) => l.msg === "replica consuming the log");
+    const to = await replay.p.waitFor((l) => l.msg === "replica caught up with the log", 300_000);
+    const applySec = (Date.parse(String(to.time)) - Date.parse(String(from.time))) / 1000;
+    const applyRate = flows / applySec;
+    rows.push({
+      name: "cluster/query role apply rate",
+      value: applyRate,
+      unit: "flows/s",
+      target: `≥ 200,000: ${applyRate >= 200_000 ? "met" : "NOT met"}`,
+      note: `${flows} flows (${keys.length} keys × ${ROUNDS}) replayed from the stream in ${applySec.toFixed(2)} s, NATS fetch included`,
+    });
+    const snap = await replay.p.waitFor((l) => l.msg === "snapshot written to the bucket", 120_000);
+    const t0 = Date.now();
+    const fresh = await tributary(applyEnv);
+    stops.push(() => fresh.p.stop());
+    await fresh.p.waitFor((l) => l.msg === "replica caught up with the log", 120_000);
+    const readySec = (Date.now() - t0) / 1000;
+    const loaded = fresh.p.lines.find((l) => l.msg === "snapshot loaded from the bucket");
+    rows.push({
+      name: "cluster/query replica ready with a snapshot (100k keys)",
+      value: readySec,
+      unit: "s",
+      target: `≤ 30: ${readySec <= 30 ? "met" : "NOT met"}`,
+      note: `process start to caught up; snapshot ${((snap.bytes as number) / 2 ** 20).toFixed(1)} MiB at sequence ${String(snap.sequence)}, loaded in ${String(loaded?.ms)} ms (${String(loaded?.keys)} keys); the replay without it took ${applySec.toFixed(1)} s`,
+    });
+    void (await metric(fresh.metricsPort, "tributary_cluster_applied_sequence"));
+  } catch (err) {
+    rows.push({ name: "cluster/ERROR", value: NaN, unit: "", note: `the run stopped: ${(err as Error).message}` });
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    await nats?.stop();
+  }
+  return rows;
+}
