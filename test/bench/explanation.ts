@@ -3,7 +3,7 @@ export const EXPLANATION = `
 ## How each figure is measured
 
 All areas run with \`npm run bench\` (= \`node --expose-gc --import tsx test/bench/run.ts\`); one area
-with \`npm run bench -- query\` (areas: \`ingest\`, \`streams\`, \`query\`, \`rollover\`, \`heap\`; only a
+with \`npm run bench -- query\` (areas: \`ingest\`, \`streams\`, \`query\`, \`rollover\`, \`heap\`, \`rss\`; only a
 run without arguments rewrites this file). The workload is seeded (\`test/bench/workload.ts\`): 20
 namespaces, 400 workloads, 5–10 labels per side, 1–3 enforced hits from 40 policies, 20 % with a
 pending hit. Timings are never asserted; a target column says whether this run met it.
@@ -40,6 +40,11 @@ pending hit. Timings are never asserted; a target column says whether this run m
   baseline taken with the encoded updates already built; solved for bytes per key and per
   key-bucket (H1 = n·(k + b), H20 = n·(k + 20·b)). The fast lane's memo of encoded keys counts as
   per-key memory.
+- **rss/** (\`store-bench.ts\`): 10k and then 100k keys, each with a window in all 240 buckets,
+  ingested bucket by bucket with the clock moving (claims expire as in a server); the process's
+  RSS after a GC (it includes the bench's own encoded updates and, for 100k, what the 10k ring
+  left to the allocator). RSS at rest is \`tributary serve\` with defaults (see the issue 15
+  section of BENCHMARKS.md).
 
 ## What limits the targets that are not met, and what would fix them
 

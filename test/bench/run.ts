@@ -9,7 +9,7 @@ import { EXPLANATION } from "./explanation.js";
 import { benchIngest } from "./ingest-bench.js";
 import { benchQueriesOn, buildSteadyRing } from "./query-bench.js";
 import { table, type BenchRow } from "./report.js";
-import { benchHeap, benchRollover } from "./store-bench.js";
+import { benchHeap, benchRollover, benchRss } from "./store-bench.js";
 import { benchStreams } from "./stream-bench.js";
 import { benchCluster } from "./cluster-bench.js";
 
@@ -42,6 +42,8 @@ if (only.includes("history")) {
   const { benchHistory } = await import("./history-bench.js");
   rows.push(...(await benchHistory()));
 }
+// Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
+if (want("rss")) for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
 // Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
 const clusterRows = want("cluster") ? await benchCluster() : [];
 rows.push(...clusterRows);
