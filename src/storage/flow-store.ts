@@ -1,4 +1,4 @@
-import { COUNTERS, type FlowKeyModel, type IngestFlow } from "../model/flow.js";
+import type { FlowKeyModel, IngestFlow } from "../model/flow.js";
 import { keyString, traceString } from "../model/flow-key.js";
 import { bucketStart } from "../model/time.js";
 import { BucketRing } from "./bucket-ring.js";
@@ -254,9 +254,7 @@ export class FlowStore {
       else s.prev[newer] = row;
       ring.addRow(b, row);
     }
-    const base = row * COUNTERS;
-    const c = s.counters;
-    for (let i = 0; i < COUNTERS; i++) c[base + i]! += counters[i]!;
+    s.addCounters(row, counters);
     if (node !== NO_NODE) s.addClaim(row, node, startSec, endSec);
     const key = keys.keys[slot]!;
     for (const o of this.observers) o.onAdd?.(slot, key, b, counters);
