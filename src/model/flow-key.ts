@@ -37,6 +37,13 @@ function pushHit(out: string[], h: PolicyHitModel): void {
   } else out.push("-");
 }
 
+/** The canonical string of one policy hit (its trigger included): equal hits give equal strings. */
+export function hitString(h: PolicyHitModel): string {
+  const out: string[] = [];
+  pushHit(out, h);
+  return out.join("");
+}
+
 /** The canonical policy trace string; equal traces (after canonical ordering) give equal strings. */
 export function traceString(enforced: readonly PolicyHitModel[], pending: readonly PolicyHitModel[]): string {
   const out: string[] = ["E"];

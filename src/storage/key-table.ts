@@ -1,7 +1,16 @@
 import type { FlowKeyModel, PolicyHitModel } from "../model/flow.js";
-import { keyString, traceString } from "../model/flow-key.js";
+import { hitString, keyString, traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
 import type { StringPool } from "./string-pool.js";
+
+/** One distinct policy hit, shared by the traces that have it. */
+interface InternedHit {
+  readonly hit: PolicyHitModel;
+  refs: number;
+}
+
+/** The trace side without hits (most pending traces): one frozen array for all of them. */
+const NO_HITS: readonly PolicyHitModel[] = Object.freeze([]);
 
 /** One distinct policy trace, shared by the keys that have it. */
 interface InternedTrace {
@@ -40,6 +49,12 @@ export class KeyTable {
    * each distinct trace's hit objects exist once, reference-counted by the keys using them.
    */
   private readonly traces = new Map<number, InternedTrace | InternedTrace[]>();
+  /**
+   * Interned policy hits, by their canonical string: distinct traces are many (tens of thousands
+   * at 100 000 keys) but built from a few hundred distinct hits, so a trace holds references to
+   * shared frozen hits instead of its own copies (issue 15).
+   */
+  private readonly hits = new Map<string, InternedHit>();
   newest = new Int32Array(0);
   oldest = new Int32Array(0);
   private freeSlots: number[] = [];
@@ -174,26 +189,44 @@ export class KeyTable {
     this.hashOf = h;
   }
 
+  /** The shared hit equal to `h`, created if new, with one more reference taken on it. */
   private internHit(h: PolicyHitModel): PolicyHitModel {
-    const p = this.pool;
-    return {
-      kind: h.kind,
-      namespace: p.acquire(h.namespace),
-      name: p.acquire(h.name),
-      tier: p.acquire(h.tier),
-      action: h.action,
-      policyIndex: h.policyIndex,
-      ruleIndex: h.ruleIndex,
-      trigger: h.trigger ? this.internHit(h.trigger) : null,
-    };
+    const sig = hitString(h);
+    let e = this.hits.get(sig);
+    if (e === undefined) {
+      const p = this.pool;
+      const hit: PolicyHitModel = Object.freeze({
+        kind: h.kind,
+        namespace: p.acquire(h.namespace),
+        name: p.acquire(h.name),
+        tier: p.acquire(h.tier),
+        action: h.action,
+        policyIndex: h.policyIndex,
+        ruleIndex: h.ruleIndex,
+        trigger: h.trigger ? this.internHit(h.trigger) : null,
+      });
+      e = { hit, refs: 0 };
+      this.hits.set(sig, e);
+    }
+    e.refs++;
+    return e.hit;
   }
 
+  /** Drops one reference taken by {@link internHit}; the last one releases the hit's strings. */
   private releaseHit(h: PolicyHitModel): void {
+    const sig = hitString(h);
+    const e = this.hits.get(sig)!;
+    if (--e.refs > 0) return;
+    this.hits.delete(sig);
     const p = this.pool;
     p.release(h.namespace);
     p.release(h.name);
     p.release(h.tier);
     if (h.trigger) this.releaseHit(h.trigger);
+  }
+
+  private internHits(hits: readonly PolicyHitModel[]): readonly PolicyHitModel[] {
+    return hits.length === 0 ? NO_HITS : Object.freeze(hits.map((h) => this.internHit(h)));
   }
 
   /**
@@ -211,8 +244,8 @@ export class KeyTable {
     if (t === undefined) {
       t = {
         hash,
-        enforced: Object.freeze(k.enforced.map((h) => this.internHit(h))),
-        pending: Object.freeze(k.pending.map((h) => this.internHit(h))),
+        enforced: this.internHits(k.enforced),
+        pending: this.internHits(k.pending),
         refs: 0,
       };
       this.traces.set(hash, at === undefined ? t : Array.isArray(at) ? [...at, t] : [at, t]);

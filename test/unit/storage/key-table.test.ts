@@ -33,3 +33,33 @@ describe("KeyTable identity index", () => {
     expect(table.lookup(sig({ ...k, destPort: 12345 }))).toBeUndefined();
   });
 });
+
+describe("KeyTable policy traces", () => {
+  it("shares equal hits between distinct traces and releases their strings with the last key", () => {
+    const pool = new StringPool();
+    const table = new KeyTable(pool);
+    const eot = policyHit({ kind: 5, name: "", namespace: "", tier: "t1", action: 2, trigger: policyHit({ name: "trig", tier: "t1" }) });
+    const a = flowKey({ destPort: 1, enforced: [policyHit({ name: "p1" }), policyHit({ name: "p2", policyIndex: 1 })] });
+    const b = flowKey({ destPort: 2, enforced: [policyHit({ name: "p1" }), eot], pending: [policyHit({ name: "p2", policyIndex: 1 })] });
+    const c = flowKey({ destPort: 3, enforced: [eot] });
+    const before = pool.size;
+    const sa = table.insert(sig(a), a);
+    const sb = table.insert(sig(b), b);
+    const sc = table.insert(sig(c), c);
+    const ka = table.keys[sa]!;
+    const kb = table.keys[sb]!;
+    const kc = table.keys[sc]!;
+    expect(kb.enforced[0]).toBe(ka.enforced[0]);
+    expect(kb.pending[0]).toBe(ka.enforced[1]);
+    expect(kc.enforced[0]).toBe(kb.enforced[1]);
+    expect(kc.enforced[0]!.trigger).toEqual(eot.trigger);
+    expect(ka.pending).toBe(kc.pending);
+    expect([ka, kb, kc].map((k) => traceString(k.enforced, k.pending))).toEqual([a, b, c].map((k) => traceString(k.enforced, k.pending)));
+    table.remove(sa);
+    table.remove(sb);
+    expect(table.keys[sc]!.enforced[0]!.trigger!.name).toBe("trig");
+    expect(table.lookup(sig(c))).toBe(sc);
+    table.remove(sc);
+    expect(pool.size).toBe(before);
+  });
+});
