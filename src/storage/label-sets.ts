@@ -1,16 +1,14 @@
 import { compareUtf8 } from "../model/compare.js";
+import { SlotIndex } from "./slot-index.js";
 import { StringPool } from "./string-pool.js";
 
 /** The id of the empty label set; never freed. */
 export const EMPTY_LABELS = 0;
 
-interface LabelSet {
-  readonly values: readonly string[];
-  readonly hash: number;
-  refs: number;
-}
-
 const MEMO_LIMIT = 1 << 14;
+
+/** The values of the empty set (shared). */
+const NO_VALUES: readonly string[] = Object.freeze([]);
 
 /** FNV-1a over the values (with a separator between them): the index key of a sorted set. */
 function hashValues(values: readonly string[]): number {
@@ -19,8 +17,12 @@ function hashValues(values: readonly string[]): number {
     for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0xffff, 0x01000193);
   }
-  // A signed 32-bit value is a small integer to V8 (no heap number per set or Map key).
   return h | 0;
+}
+
+/** Spreads consecutive ids over the id index (a Fibonacci hash). */
+function mixId(id: number): number {
+  return Math.imul(id, 0x9e3779b1) ^ (id >>> 16);
 }
 
 function sameValues(a: readonly string[], b: readonly string[]): boolean {
@@ -35,14 +37,22 @@ function sameValues(a: readonly string[], b: readonly string[]): boolean {
  * carries it. Ids are reference-counted by the windows and never reused, so memo tables can check
  * staleness by looking the id up.
  *
- * Memory (DESIGN §5): label strings are pooled (the same `app=…` appears in many sets) and sets
- * are indexed by a hash of their values, verified on lookup, rather than by a canonical string
- * that would repeat every label once more.
+ * Memory (DESIGN §3, issue 15): label strings are pooled (the same `app=…` appears in many sets);
+ * a set is its frozen values array plus a few typed-array entries in a reused slot (id, hash,
+ * references), found by id and by the hash of its values through two {@link SlotIndex}es (verified
+ * on lookup) — no object and no Map entry per set.
  */
 export class LabelSets {
-  private readonly byId = new Map<number, LabelSet>();
-  /** Hash of a set's values → the ids with that hash (almost always one). */
-  private readonly byHash = new Map<number, number | number[]>();
+  /** Per slot: the sorted values (undefined for a free slot). */
+  private setValues: (readonly string[] | undefined)[] = [];
+  /** Per slot: the set's id (0 = free slot: the empty set has no slot). */
+  private setId = new Int32Array(0);
+  private setHash = new Int32Array(0);
+  private setRefs = new Int32Array(0);
+  private freeSlots: number[] = [];
+  private high = 0;
+  private readonly byId = new SlotIndex((slot) => mixId(this.setId[slot]!));
+  private readonly byHash = new SlotIndex((slot) => this.setHash[slot]!);
   private readonly strings = new StringPool();
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
@@ -51,16 +61,12 @@ export class LabelSets {
   /** Sets created since the last sweep (candidates for it). */
   private unreferenced: number[] = [];
 
-  constructor() {
-    this.byId.set(EMPTY_LABELS, { values: [], hash: hashValues([]), refs: Number.POSITIVE_INFINITY });
-  }
-
   /** Looks up or creates the set for a received label list (does not take a reference). */
   intern(labels: readonly string[]): number {
     if (labels.length === 0) return EMPTY_LABELS;
     const raw = JSON.stringify(labels);
     const cached = this.byRaw.get(raw);
-    if (cached !== undefined && this.byId.has(cached)) return cached;
+    if (cached !== undefined && this.alive(cached)) return cached;
     const values = [...new Set(labels)].sort(compareUtf8);
     const id = this.internSorted(values);
     if (this.byRaw.size >= MEMO_LIMIT) this.byRaw.clear();
@@ -68,13 +74,26 @@ export class LabelSets {
     return id;
   }
 
-  private find(values: readonly string[], hash: number): number | undefined {
-    const at = this.byHash.get(hash);
-    if (at === undefined) return undefined;
-    for (const id of typeof at === "number" ? [at] : at) {
-      if (sameValues(this.byId.get(id)!.values, values)) return id;
+  /** The slot of a live set id, or -1 (the empty set has none). */
+  private slotOf(id: number): number {
+    const t = this.byId.table;
+    const mask = t.length - 1;
+    for (let i = mixId(id) & mask; ; i = (i + 1) & mask) {
+      const e = t[i]!;
+      if (e === 0) return -1;
+      if (this.setId[e - 1] === id) return e - 1;
     }
-    return undefined;
+  }
+
+  private find(values: readonly string[], hash: number): number | undefined {
+    const t = this.byHash.table;
+    const mask = t.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const e = t[i]!;
+      if (e === 0) return undefined;
+      const slot = e - 1;
+      if (this.setHash[slot] === hash && sameValues(this.setValues[slot]!, values)) return this.setId[slot]!;
+    }
   }
 
   private internSorted(values: string[]): number {
@@ -83,48 +102,68 @@ export class LabelSets {
     const existing = this.find(values, hash);
     if (existing !== undefined) return existing;
     const id = this.nextId++;
-    const pooled = Object.freeze(values.map((v) => this.strings.acquire(v)));
-    this.byId.set(id, { values: pooled, hash, refs: 0 });
-    const at = this.byHash.get(hash);
-    this.byHash.set(hash, at === undefined ? id : typeof at === "number" ? [at, id] : [...at, id]);
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.high === this.setId.length) this.grow();
+      slot = this.high++;
+    }
+    this.setValues[slot] = Object.freeze(values.map((v) => this.strings.acquire(v)));
+    this.setId[slot] = id;
+    this.setHash[slot] = hash;
+    this.setRefs[slot] = 0;
+    this.byId.insert(slot);
+    this.byHash.insert(slot);
     // Not referenced yet: the next sweep forgets it unless a window takes it by then.
     this.unreferenced.push(id);
     return id;
   }
 
-  private forget(id: number, set: LabelSet): void {
-    this.byId.delete(id);
-    const at = this.byHash.get(set.hash);
-    if (at === id || at === undefined) this.byHash.delete(set.hash);
-    else if (typeof at !== "number") {
-      const rest = at.filter((x) => x !== id);
-      this.byHash.set(set.hash, rest.length === 1 ? rest[0]! : rest);
-    }
-    for (const v of set.values) this.strings.release(v);
+  private grow(): void {
+    const cap = Math.max(256, 2 * this.setId.length);
+    const i32 = (old: Int32Array) => {
+      const a = new Int32Array(cap);
+      a.set(old);
+      return a;
+    };
+    this.setId = i32(this.setId);
+    this.setHash = i32(this.setHash);
+    this.setRefs = i32(this.setRefs);
+  }
+
+  private forget(slot: number): void {
+    this.byId.remove(slot);
+    this.byHash.remove(slot);
+    for (const v of this.setValues[slot]!) this.strings.release(v);
+    this.setValues[slot] = undefined;
+    this.setId[slot] = 0;
+    this.freeSlots.push(slot);
   }
 
   /** Whether a set id still exists (memo entries may outlive the sets they point to). */
   alive(id: number): boolean {
-    return this.byId.has(id);
+    return id === EMPTY_LABELS || this.slotOf(id) >= 0;
   }
 
   /** The sorted labels of a set. */
   values(id: number): readonly string[] {
-    return this.byId.get(id)?.values ?? [];
+    if (id === EMPTY_LABELS) return NO_VALUES;
+    const slot = this.slotOf(id);
+    return slot < 0 ? NO_VALUES : this.setValues[slot]!;
   }
 
   /** Takes a reference on a set (a window now points at it). */
   ref(id: number): void {
-    const s = this.byId.get(id);
-    if (s) s.refs++;
+    if (id === EMPTY_LABELS) return;
+    const slot = this.slotOf(id);
+    if (slot >= 0) this.setRefs[slot]!++;
   }
 
   /** Drops a reference; an unreferenced set is forgotten. */
   unref(id: number): void {
     if (id === EMPTY_LABELS) return;
-    const s = this.byId.get(id);
-    if (!s) return;
-    if (--s.refs <= 0) this.forget(id, s);
+    const slot = this.slotOf(id);
+    if (slot < 0) return;
+    if (--this.setRefs[slot]! <= 0) this.forget(slot);
   }
 
   /** The interned intersection of two sets (memoised; does not take a reference). */
@@ -134,7 +173,7 @@ export class LabelSets {
     // Ids grow without bound (never reused), so the pair is keyed exactly, not packed arithmetically.
     const memoKey = a < b ? `${a},${b}` : `${b},${a}`;
     const memo = this.intersections.get(memoKey);
-    if (memo !== undefined && this.byId.has(memo)) return memo;
+    if (memo !== undefined && this.alive(memo)) return memo;
     const id = this.internSorted(intersectSorted(this.values(a), this.values(b)));
     if (this.intersections.size >= MEMO_LIMIT) this.intersections.clear();
     this.intersections.set(memoKey, id);
@@ -151,14 +190,14 @@ export class LabelSets {
     const ids = this.unreferenced;
     this.unreferenced = [];
     for (const id of ids) {
-      const s = this.byId.get(id);
-      if (s !== undefined && s.refs <= 0) this.forget(id, s);
+      const slot = this.slotOf(id);
+      if (slot >= 0 && this.setRefs[slot]! <= 0) this.forget(slot);
     }
   }
 
-  /** Number of live sets (for tests and metrics). */
+  /** Number of live sets, the empty set included (for tests and metrics). */
   get size(): number {
-    return this.byId.size;
+    return this.byId.size + 1;
   }
 }
 

@@ -157,3 +157,28 @@ describe("intersectSorted", () => {
     expect(intersectSorted(["k=\uFFFD", "k=\u{1F600}"], ["k=\u{1F600}"])).toEqual(["k=\u{1F600}"]);
   });
 });
+
+describe("LabelSets slots", () => {
+  it("never reuses an id although the storage of forgotten sets is reused", () => {
+    const ls = new LabelSets();
+    const seen = new Set<number>();
+    for (let round = 0; round < 50; round++) {
+      const ids = Array.from({ length: 40 }, (_, i) => ls.intern([`app=a${round}-${i}`, `x=${i % 3}`]));
+      for (const id of ids) {
+        expect(seen.has(id)).toBe(false);
+        seen.add(id);
+      }
+      ids.forEach((id, i) => expect(ls.values(id)).toEqual([`app=a${round}-${i}`, `x=${i % 3}`]));
+      const kept = ids[0]!;
+      ls.ref(kept);
+      ls.sweep();
+      expect(ls.alive(kept)).toBe(true);
+      expect(ids.slice(1).some((id) => ls.alive(id))).toBe(false);
+      expect(ls.values(ids[1]!)).toEqual([]);
+      ls.unref(kept);
+      expect(ls.alive(kept)).toBe(false);
+      expect(ls.size).toBe(1);
+    }
+    expect(ls.alive(EMPTY_LABELS)).toBe(true);
+  });
+});
