@@ -1,6 +1,5 @@
 import { compareUtf8 } from "../model/compare.js";
 import { SlotIndex } from "./slot-index.js";
-import { StringPool } from "./string-pool.js";
 
 /** The id of the empty label set; never freed. */
 export const EMPTY_LABELS = 0;
@@ -25,26 +24,22 @@ function mixId(id: number): number {
   return Math.imul(id, 0x9e3779b1) ^ (id >>> 16);
 }
 
-function sameValues(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * Interned label sets. A set is stored once, sorted byte-wise and de-duplicated (Goldmane returns
  * labels sorted, goldmane-spec §2.4), and referenced by a small integer id from every window that
  * carries it. Ids are reference-counted by the windows and never reused, so memo tables can check
  * staleness by looking the id up.
  *
- * Memory (DESIGN §3, issue 15): label strings are pooled (the same `app=…` appears in many sets);
- * a set is its frozen values array plus a few typed-array entries in a reused slot (id, hash,
- * references), found by id and by the hash of its values through two {@link SlotIndex}es (verified
- * on lookup) — no object and no Map entry per set.
+ * Memory (DESIGN §3, issue 15): a distinct label string is stored once and named by a small id;
+ * a set is a run of those ids in one shared `Int32Array` plus a few typed-array entries in a reused
+ * slot (id, hash, references, where its run is), found by id and by the hash of its values through
+ * two {@link SlotIndex}es (verified on lookup) — no object, array or Map entry per set.
+ * {@link values} builds the (frozen) string array on each call.
  */
 export class LabelSets {
-  /** Per slot: the sorted values (undefined for a free slot). */
-  private setValues: (readonly string[] | undefined)[] = [];
+  /** Per slot: where its label ids are in {@link runs}, and how many. */
+  private setStart = new Int32Array(0);
+  private setLen = new Int32Array(0);
   /** Per slot: the set's id (0 = free slot: the empty set has no slot). */
   private setId = new Int32Array(0);
   private setHash = new Int32Array(0);
@@ -53,7 +48,15 @@ export class LabelSets {
   private high = 0;
   private readonly byId = new SlotIndex((slot) => mixId(this.setId[slot]!));
   private readonly byHash = new SlotIndex((slot) => this.setHash[slot]!);
-  private readonly strings = new StringPool();
+  /** Label string ids (reference-counted by the sets holding them). */
+  private readonly labelId = new Map<string, number>();
+  private labelStr: string[] = [];
+  private labelRefs: number[] = [];
+  private freeLabels: number[] = [];
+  /** The sets' label ids, run after run; {@link runsGarbage} of them belong to forgotten sets. */
+  private runs = new Int32Array(1024);
+  private runsEnd = 0;
+  private runsGarbage = 0;
   /** Raw (as received, unsorted) label lists → id: agents resend identical lists, so this hits. */
   private readonly byRaw = new Map<string, number>();
   private readonly intersections = new Map<string, number>();
@@ -92,7 +95,7 @@ export class LabelSets {
       const e = t[i]!;
       if (e === 0) return undefined;
       const slot = e - 1;
-      if (this.setHash[slot] === hash && sameValues(this.setValues[slot]!, values)) return this.setId[slot]!;
+      if (this.setHash[slot] === hash && this.holds(slot, values)) return this.setId[slot]!;
     }
   }
 
@@ -107,7 +110,12 @@ export class LabelSets {
       if (this.high === this.setId.length) this.grow();
       slot = this.high++;
     }
-    this.setValues[slot] = Object.freeze(values.map((v) => this.strings.acquire(v)));
+    if (this.runsEnd + values.length > this.runs.length) this.compactRuns(values.length);
+    const start = this.runsEnd;
+    for (let i = 0; i < values.length; i++) this.runs[start + i] = this.acquireLabel(values[i]!);
+    this.runsEnd += values.length;
+    this.setStart[slot] = start;
+    this.setLen[slot] = values.length;
     this.setId[slot] = id;
     this.setHash[slot] = hash;
     this.setRefs[slot] = 0;
@@ -128,13 +136,68 @@ export class LabelSets {
     this.setId = i32(this.setId);
     this.setHash = i32(this.setHash);
     this.setRefs = i32(this.setRefs);
+    this.setStart = i32(this.setStart);
+    this.setLen = i32(this.setLen);
+  }
+
+  /** Whether the set in `slot` is exactly `values`. */
+  private holds(slot: number, values: readonly string[]): boolean {
+    const n = this.setLen[slot]!;
+    if (n !== values.length) return false;
+    const start = this.setStart[slot]!;
+    for (let i = 0; i < n; i++) if (this.labelStr[this.runs[start + i]!] !== values[i]) return false;
+    return true;
+  }
+
+  private acquireLabel(v: string): number {
+    let l = this.labelId.get(v);
+    if (l === undefined) {
+      l = this.freeLabels.pop() ?? this.labelStr.length;
+      this.labelStr[l] = v;
+      this.labelRefs[l] = 0;
+      this.labelId.set(v, l);
+    }
+    this.labelRefs[l]!++;
+    return l;
+  }
+
+  private releaseLabel(l: number): void {
+    if (--this.labelRefs[l]! > 0) return;
+    this.labelId.delete(this.labelStr[l]!);
+    this.labelStr[l] = "";
+    this.freeLabels.push(l);
+  }
+
+  /**
+   * Makes room for `need` more label ids: copies the live runs into a new array, twice as large
+   * when less than half of the old one was garbage (amortised O(1) per set).
+   */
+  private compactRuns(need: number): void {
+    const live = this.runsEnd - this.runsGarbage;
+    const cap = this.runsGarbage * 2 >= this.runsEnd ? Math.max(1024, 2 * (live + need)) : Math.max(1024, 2 * this.runs.length, 2 * (live + need));
+    const next = new Int32Array(cap);
+    let end = 0;
+    for (let slot = 0; slot < this.high; slot++) {
+      if (this.setId[slot] === 0) continue;
+      const start = this.setStart[slot]!;
+      const n = this.setLen[slot]!;
+      next.set(this.runs.subarray(start, start + n), end);
+      this.setStart[slot] = end;
+      end += n;
+    }
+    this.runs = next;
+    this.runsEnd = end;
+    this.runsGarbage = 0;
   }
 
   private forget(slot: number): void {
     this.byId.remove(slot);
     this.byHash.remove(slot);
-    for (const v of this.setValues[slot]!) this.strings.release(v);
-    this.setValues[slot] = undefined;
+    const start = this.setStart[slot]!;
+    const n = this.setLen[slot]!;
+    for (let i = start; i < start + n; i++) this.releaseLabel(this.runs[i]!);
+    this.runsGarbage += n;
+    this.setLen[slot] = 0;
     this.setId[slot] = 0;
     this.freeSlots.push(slot);
   }
@@ -148,7 +211,12 @@ export class LabelSets {
   values(id: number): readonly string[] {
     if (id === EMPTY_LABELS) return NO_VALUES;
     const slot = this.slotOf(id);
-    return slot < 0 ? NO_VALUES : this.setValues[slot]!;
+    if (slot < 0) return NO_VALUES;
+    const start = this.setStart[slot]!;
+    const n = this.setLen[slot]!;
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) out[i] = this.labelStr[this.runs[start + i]!]!;
+    return Object.freeze(out);
   }
 
   /** Takes a reference on a set (a window now points at it). */

@@ -182,3 +182,26 @@ describe("LabelSets slots", () => {
     expect(ls.alive(EMPTY_LABELS)).toBe(true);
   });
 });
+
+describe("LabelSets storage churn", () => {
+  it("keeps the values of live sets exact while forgotten ones are compacted away", () => {
+    const ls = new LabelSets();
+    const kept = new Map<number, string[]>();
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 30; i++) {
+        const values = [`app=r${round}`, `i=${i}`, `shared=x`, `z=${round % 7}`].slice(0, 1 + (i % 4)).sort();
+        const id = ls.intern(values);
+        if (i % 10 === 0 && !kept.has(id)) {
+          ls.ref(id);
+          kept.set(id, values);
+        }
+      }
+      ls.sweep();
+    }
+    for (const [id, values] of kept) expect(ls.values(id)).toEqual(values);
+    expect(ls.size).toBe(kept.size + 1);
+    for (const id of kept.keys()) ls.unref(id);
+    expect(ls.size).toBe(1);
+    expect(ls.intern(["shared=x"])).toBeGreaterThan(0);
+  });
+});
