@@ -1,6 +1,7 @@
 import type { FlowKeyModel, PolicyHitModel } from "../model/flow.js";
 import { hitString, keyString, traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
+import { SlotIndex } from "./slot-index.js";
 import type { StringPool } from "./string-pool.js";
 
 /** One distinct policy hit, shared by the traces that have it. */
@@ -11,15 +12,6 @@ interface InternedHit {
 
 /** The trace side without hits (most pending traces): one frozen array for all of them. */
 const NO_HITS: readonly PolicyHitModel[] = Object.freeze([]);
-
-/** One distinct policy trace, shared by the keys that have it. */
-interface InternedTrace {
-  /** Hash of the canonical trace string (the index key). */
-  readonly hash: number;
-  readonly enforced: readonly PolicyHitModel[];
-  readonly pending: readonly PolicyHitModel[];
-  refs: number;
-}
 
 /**
  * Every live key: its identity string, interned key fields, its id, and the ends of its window
@@ -40,15 +32,22 @@ export class KeyTable {
   keys: (FlowKeyModel | undefined)[] = [];
   ids: number[] = [];
   /**
-   * The interned trace of each slot's key (a reference: no trace string is kept, per key or per
-   * trace; {@link traces} is indexed by its hash).
+   * The interned trace of each slot's key, as a trace slot (no trace string is kept, per key or
+   * per trace; {@link traces} indexes trace slots by the hash of the trace string).
    */
-  private traceOf: (InternedTrace | undefined)[] = [];
+  private traceOf = new Int32Array(0);
   /**
-   * Interned policy traces: keys share traces heavily (a few dozen policies, many workloads), so
-   * each distinct trace's hit objects exist once, reference-counted by the keys using them.
+   * Interned policy traces, one reused slot each (no object or Map entry per trace, issue 15):
+   * keys share traces (a few dozen policies, many workloads), so each distinct trace's hit arrays
+   * exist once, reference-counted by the keys using them. A free trace slot has refs 0.
    */
-  private readonly traces = new Map<number, InternedTrace | InternedTrace[]>();
+  private traceEnforced: (readonly PolicyHitModel[])[] = [];
+  private tracePending: (readonly PolicyHitModel[])[] = [];
+  private traceHash = new Int32Array(0);
+  private traceRefs = new Int32Array(0);
+  private freeTraces: number[] = [];
+  private traceHigh = 0;
+  private readonly traces = new SlotIndex((t) => this.traceHash[t]!);
   /**
    * Interned policy hits, by their canonical string: distinct traces are many (tens of thousands
    * at 100 000 keys) but built from a few hundred distinct hits, so a trace holds references to
@@ -150,7 +149,7 @@ export class KeyTable {
       slot = this.high++;
     }
     const t = this.internTrace(key, trace);
-    this.keys[slot] = this.internKey(key, t);
+    this.keys[slot] = this.internKey(key, this.traceEnforced[t]!, this.tracePending[t]!);
     this.traceOf[slot] = t;
     if (id === undefined) this.ids[slot] = this.nextId++;
     else {
@@ -171,7 +170,6 @@ export class KeyTable {
     if (!key) return;
     this.indexRemove(slot);
     this.releaseKey(key, this.traceOf[slot]!);
-    this.traceOf[slot] = undefined;
     this.keys[slot] = undefined;
     this.freeSlots.push(slot);
   }
@@ -187,6 +185,9 @@ export class KeyTable {
     const h = new Int32Array(cap);
     h.set(this.hashOf);
     this.hashOf = h;
+    const t = new Int32Array(cap);
+    t.set(this.traceOf);
+    this.traceOf = t;
   }
 
   /** The shared hit equal to `h`, created if new, with one more reference taken on it. */
@@ -234,27 +235,51 @@ export class KeyTable {
    * verified by rebuilding the candidate's string (only when a key is inserted), so the string
    * itself is not kept.
    */
-  private internTrace(k: FlowKeyModel, trace: string): InternedTrace {
+  private internTrace(k: FlowKeyModel, trace: string): number {
     const hash = hashString(trace);
-    const at = this.traces.get(hash);
-    let t: InternedTrace | undefined;
-    for (const c of at === undefined ? [] : Array.isArray(at) ? at : [at]) {
-      if (traceString(c.enforced, c.pending) === trace) t = c;
+    const table = this.traces.table;
+    const mask = table.length - 1;
+    for (let i = hash & mask; table[i] !== 0; i = (i + 1) & mask) {
+      const t = table[i]! - 1;
+      if (this.traceHash[t] === hash && traceString(this.traceEnforced[t]!, this.tracePending[t]!) === trace) {
+        this.traceRefs[t]!++;
+        return t;
+      }
     }
+    let t = this.freeTraces.pop();
     if (t === undefined) {
-      t = {
-        hash,
-        enforced: this.internHits(k.enforced),
-        pending: this.internHits(k.pending),
-        refs: 0,
-      };
-      this.traces.set(hash, at === undefined ? t : Array.isArray(at) ? [...at, t] : [at, t]);
+      if (this.traceHigh === this.traceHash.length) this.growTraces();
+      t = this.traceHigh++;
     }
-    t.refs++;
+    this.traceEnforced[t] = this.internHits(k.enforced);
+    this.tracePending[t] = this.internHits(k.pending);
+    this.traceHash[t] = hash;
+    this.traceRefs[t] = 1;
+    this.traces.insert(t);
     return t;
   }
 
-  private internKey(k: FlowKeyModel, t: InternedTrace): FlowKeyModel {
+  private releaseTrace(t: number): void {
+    if (--this.traceRefs[t]! > 0) return;
+    this.traces.remove(t);
+    for (const h of this.traceEnforced[t]!) this.releaseHit(h);
+    for (const h of this.tracePending[t]!) this.releaseHit(h);
+    this.traceEnforced[t] = NO_HITS;
+    this.tracePending[t] = NO_HITS;
+    this.freeTraces.push(t);
+  }
+
+  private growTraces(): void {
+    const cap = Math.max(1024, 2 * this.traceHash.length);
+    const hash = new Int32Array(cap);
+    hash.set(this.traceHash);
+    this.traceHash = hash;
+    const refs = new Int32Array(cap);
+    refs.set(this.traceRefs);
+    this.traceRefs = refs;
+  }
+
+  private internKey(k: FlowKeyModel, enforced: readonly PolicyHitModel[], pending: readonly PolicyHitModel[]): FlowKeyModel {
     const p = this.pool;
     return Object.freeze({
       sourceName: p.acquire(k.sourceName),
@@ -271,12 +296,12 @@ export class KeyTable {
       proto: p.acquire(k.proto),
       reporter: k.reporter,
       action: k.action,
-      enforced: t.enforced,
-      pending: t.pending,
+      enforced,
+      pending,
     });
   }
 
-  private releaseKey(k: FlowKeyModel, t: InternedTrace): void {
+  private releaseKey(k: FlowKeyModel, t: number): void {
     const p = this.pool;
     p.release(k.sourceName);
     p.release(k.sourceNamespace);
@@ -286,14 +311,7 @@ export class KeyTable {
     p.release(k.destServiceNamespace);
     p.release(k.destServicePortName);
     p.release(k.proto);
-    if (--t.refs === 0) {
-      const at = this.traces.get(t.hash);
-      const rest = Array.isArray(at) ? at.filter((c) => c !== t) : [];
-      if (rest.length === 0) this.traces.delete(t.hash);
-      else this.traces.set(t.hash, rest.length === 1 ? rest[0]! : rest);
-      for (const h of t.enforced) this.releaseHit(h);
-      for (const h of t.pending) this.releaseHit(h);
-    }
+    this.releaseTrace(t);
   }
 }
 
