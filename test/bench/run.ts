@@ -12,6 +12,7 @@ import { table, type BenchRow } from "./report.js";
 import { benchHeap, benchRollover, benchRss } from "./store-bench.js";
 import { benchStreams } from "./stream-bench.js";
 import { benchCluster } from "./cluster-bench.js";
+import { SECTION_AREAS, renderSection, sectionOf, withSection, type SectionArea } from "./sections.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 const only = process.argv.slice(2);
@@ -49,35 +50,35 @@ const clusterRows = want("cluster") ? await benchCluster() : [];
 rows.push(...clusterRows);
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+const tookSec = ((Date.now() - t0) / 1000).toFixed(0);
+const loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(" ");
+const machine = `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 const header = [
   "# Benchmarks",
   "",
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}.`,
-  `Command: \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (took ${((Date.now() - t0) / 1000).toFixed(0)} s). Figures vary between runs on this shared VM; compare ratios within one run.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}.`,
+  `Command: \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (took ${tookSec} s; load average before/after ${loadBefore} / ${loadAfter}). Figures vary between runs on this shared VM; compare ratios within one run.`,
   "",
 ];
-const out = header.join("\n") + "\n" + table(rows) + "\n" + EXPLANATION;
-process.stdout.write(out);
-if (only.length === 0) fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), out);
-else if (only.length === 1 && only[0] === "cluster") {
-  // `npm run bench -- cluster` refreshes its own section of BENCHMARKS.md.
-  const file = path.join(ROOT, "BENCHMARKS.md");
-  const START = "<!-- cluster-bench:start -->";
-  const END = "<!-- cluster-bench:end -->";
-  const section = [
-    START,
-    "## Cluster mode: Felix-shaped load (issue 14)",
-    "",
-    `Measured ${new Date().toISOString()} with \`flock /tmp/tributary-bench.lock npm run bench -- cluster\` (${((Date.now() - t0) / 1000).toFixed(0)} s); nproc ${os.cpus().length}; load average before/after ${loadBefore} / ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (the machine is shared with other work: compare ratios within this run).`,
-    "",
-    table(clusterRows),
-    "",
-    "How: see `test/bench/cluster-bench.ts` (servers as separate processes; CPU from /proc/<pid>/stat; 1000 agents from one load process on distinct 127.0.x.y addresses).",
-    END,
-  ].join("\n");
-  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-  const at = old.indexOf(START);
-  const next = at >= 0 ? old.slice(0, at) + section + old.slice(old.indexOf(END) + END.length) : old.replace("## How each figure is measured", `${section}\n\n## How each figure is measured`);
-  fs.writeFileSync(file, next);
-}
+const sectionRows: Partial<Record<SectionArea, BenchRow[]>> = {};
+if (want("cluster")) sectionRows.cluster = clusterRows;
+if (only.includes("history")) sectionRows.history = rows.filter((r) => r.name.startsWith("history/"));
+const mainRows = rows.filter((r) => !r.name.startsWith("cluster/") && !r.name.startsWith("history/"));
+process.stdout.write(header.join("\n") + "\n" + table(rows) + "\n");
 
+// BENCHMARKS.md: a run of every area rewrites the main table and the cluster section; an area
+// with a section of its own (cluster, history) run alone rewrites only that section. Sections
+// not measured in this run are kept as they were, with their own date and command.
+const file = path.join(ROOT, "BENCHMARKS.md");
+let doc = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+const stamp = `Measured ${new Date().toISOString()} on ${machine}; \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (${tookSec} s); load average before/after ${loadBefore} / ${loadAfter}.`;
+if (only.length === 0) {
+  const kept = SECTION_AREAS.filter((a) => !sectionRows[a]).map((a) => sectionOf(doc, a)).filter((x): x is string => x !== undefined);
+  doc = header.join("\n") + "\n" + table(mainRows) + "\n\n" + kept.join("\n\n") + (kept.length ? "\n\n" : "") + EXPLANATION;
+}
+const wroteSection = only.length === 0 || only.every((a) => (SECTION_AREAS as readonly string[]).includes(a));
+for (const area of SECTION_AREAS) {
+  const r = sectionRows[area];
+  if (r && wroteSection) doc = withSection(doc, area, renderSection(area, r, stamp));
+}
+if (wroteSection) fs.writeFileSync(file, doc);

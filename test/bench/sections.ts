@@ -1,0 +1,42 @@
+/**
+ * The sections of BENCHMARKS.md that areas run on their own keep (cluster mode, history), between
+ * HTML comment markers, so that one area's run refreshes its figures without erasing the others'.
+ */
+import { table, type BenchRow } from "./report.js";
+
+export const SECTION_AREAS = ["cluster", "history"] as const;
+export type SectionArea = (typeof SECTION_AREAS)[number];
+
+const TITLES: Record<SectionArea, string> = {
+  cluster: "Cluster mode: Felix-shaped load (issue 14)",
+  history: "History in PostgreSQL (issue 16)",
+};
+
+const HOW: Record<SectionArea, string> = {
+  cluster:
+    "How: `test/bench/cluster-bench.ts`. Every server is its own process (the floor, the single process, ingest and query replicas, one nats-server with JetStream on disk); server CPU comes from /proc/<pid>/stat (user + system) over the load, so CPU per flow is the server's and not the load generator's. The load is 1000 lock-step agents from one process (`felix-load.ts`), each on its own 127.0.x.y address with one HTTP/2 connection, sending one FlowUpdate and waiting for its receipt before the next, as Felix does. Apply rate and snapshot start use a log of 300 000 updates over 100 000 keys written straight to a stream.",
+  history:
+    "How: `test/bench/history-bench.ts`. The bench starts its own PostgreSQL 15 cluster (initdb in a temporary folder, fsync off), writes buckets through the real writer (one transaction each: DELETE + COPY + the rollups of closed periods), then generates query data at 20 000 keys per bucket in SQL into the periods the ranges read and times the reader through the method modules; 11 timed runs per query (p99 = the slowest).",
+};
+
+const start = (a: SectionArea) => `<!-- ${a}-bench:start -->`;
+const end = (a: SectionArea) => `<!-- ${a}-bench:end -->`;
+
+export function renderSection(area: SectionArea, rows: readonly BenchRow[], stamp: string): string {
+  return [start(area), `## ${TITLES[area]}`, "", stamp, "", table(rows), "", HOW[area], end(area)].join("\n");
+}
+
+/** The section as it stands in `doc`, markers included, or undefined. */
+export function sectionOf(doc: string, area: SectionArea): string | undefined {
+  const a = doc.indexOf(start(area));
+  const b = doc.indexOf(end(area));
+  return a >= 0 && b > a ? doc.slice(a, b + end(area).length) : undefined;
+}
+
+/** `doc` with the section replaced, or inserted before the explanation when it has none yet. */
+export function withSection(doc: string, area: SectionArea, section: string): string {
+  const old = sectionOf(doc, area);
+  if (old !== undefined) return doc.replace(old, () => section);
+  const at = doc.indexOf("## How each figure is measured");
+  return at >= 0 ? `${doc.slice(0, at)}${section}\n\n${doc.slice(at)}` : `${doc}\n${section}\n`;
+}
