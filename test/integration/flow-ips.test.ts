@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FlowCollector, Flows, type FlowUpdate } from "../../src/gen/goldmane/api_pb.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
+import { runCli } from "../helpers/spawn.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 
 // Issue 13 item 6: Flow.source_ips / dest_ips (upstream PR #13063), a capped set union per key and
@@ -120,5 +121,21 @@ describe("Flow IPs limits and lifetime", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("Flow IPs in the CLI", () => {
+  it("are in `tributary flows list -o json`", async () => {
+    const ts = await start();
+    await ingest(ts, [withIps(b1, ["10.0.0.2", "10.0.0.1"], ["10.1.0.1"]), wireUpdate(b1, { destName: "quiet-*" })]);
+    const p = runCli(["flows", "list", "--addr", ts.baseUrl, "-o", "json"]);
+    const { code } = await p.exited;
+    expect(code, p.stderr()).toBe(0);
+    const res = JSON.parse(p.stdout()) as { flows: { flow: { Key: { destName: string }; sourceIps?: string[]; destIps?: string[] } }[] };
+    const api = res.flows.find((f) => f.flow.Key.destName === "api-*")!.flow;
+    expect([api.sourceIps, api.destIps]).toEqual([["10.0.0.1", "10.0.0.2"], ["10.1.0.1"]]);
+    // The CLI's JSON shows every field: a key whose agents sent no IPs has empty lists.
+    const quiet = res.flows.find((f) => f.flow.Key.destName === "quiet-*")!.flow;
+    expect([quiet.sourceIps, quiet.destIps]).toEqual([[], []]);
   });
 });
