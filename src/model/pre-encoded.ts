@@ -29,6 +29,10 @@ export class WireWriter {
     if (this.pos + n <= this.buf.length) return;
     let cap = this.buf.length * 2;
     while (cap < this.pos + n) cap *= 2;
+    this.resize(cap);
+  }
+
+  private resize(cap: number): void {
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
@@ -63,9 +67,18 @@ export class WireWriter {
   }
 
   bytes(b: Uint8Array): this {
-    this.ensure(b.length);
+    const n = b.length;
+    this.ensure(n);
+    // Names, labels and policy strings are short: a plain loop beats TypedArray#set's call cost.
+    if (n <= 32) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+      this.pos = p;
+      return this;
+    }
     this.buf.set(b, this.pos);
-    this.pos += b.length;
+    this.pos += n;
     return this;
   }
 
@@ -171,14 +184,43 @@ export class WireWriter {
     return this.tag(field, WIRE_LEN).uvarint(b.length).bytes(b);
   }
 
+  /**
+   * Field `field` (1–15) as a string; proto3 omits "" unless `always` (repeated elements). ASCII
+   * strings shorter than 128 characters — names, namespaces, labels, almost every value — are
+   * copied char by char (no encoder call, no lookup); others are written from `utf8(s)` (callers
+   * cache the bytes of repeated strings).
+   */
+  stringFast(field: number, s: string, always: boolean, utf8: (s: string) => Uint8Array): this {
+    const n = s.length;
+    if (n === 0) return always ? this.tag(field, WIRE_LEN).uvarint(0) : this;
+    if (n < 0x80) {
+      this.ensure(n + 2);
+      const buf = this.buf;
+      let p = this.pos;
+      buf[p++] = field * 8 + WIRE_LEN;
+      buf[p++] = n;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) return this.utf8Element(field, utf8(s));
+        buf[p++] = c;
+      }
+      this.pos = p;
+      return this;
+    }
+    return this.utf8Element(field, utf8(s));
+  }
+
   /** Field `field` as a repeated string element (written even when empty). */
   utf8Element(field: number, b: Uint8Array): this {
     return this.tag(field, WIRE_LEN).uvarint(b.length).bytes(b);
   }
 
-  /** Makes room for `n` more bytes now (one allocation instead of several doublings). */
+  /**
+   * Makes room for exactly `n` more bytes now: one allocation of the size asked for, instead of
+   * doublings that copy and overshoot (a 40 MB answer would get a 64 MB buffer).
+   */
   reserve(n: number): this {
-    this.ensure(n);
+    if (this.pos + n > this.buf.length) this.resize(this.pos + n);
     return this;
   }
 

@@ -1,6 +1,7 @@
 import { compareUtf8 } from "../model/compare.js";
 import { COUNTERS, type FlowKeyModel, type FlowRow } from "../model/flow.js";
 import type { FlowStore } from "../storage/flow-store.js";
+import type { FlowIpLists } from "../storage/flow-ips.js";
 import { NONE } from "../storage/flow-series.js";
 import { intersectSorted } from "../storage/label-sets.js";
 import type { KeyPredicate } from "./filter.js";
@@ -27,6 +28,73 @@ export interface ListAnswer {
   readonly meta: PageMeta;
 }
 
+/** The answer of List as a page whose rows are aggregated on demand (see {@link listPage}). */
+export interface ListPage {
+  readonly meta: PageMeta;
+  /** Rows in the page. */
+  readonly length: number;
+  /** Aggregates row `i` of the page (0 ≤ i < length) into `into` and returns it. */
+  rowInto(i: number, into: ListRowScratch): FlowRow;
+}
+
+/**
+ * A row's fields, reused from row to row (no object, counter array or IP object per row); valid
+ * until the next {@link ListPage.rowInto} with the same scratch.
+ */
+export class ListRowScratch implements FlowRow {
+  id = 0;
+  key: FlowKeyModel = EMPTY_KEY;
+  startSec = 0;
+  endSec = 0;
+  sourceLabels: readonly string[] = [];
+  destLabels: readonly string[] = [];
+  readonly counters = new Float64Array(COUNTERS);
+  ips: FlowIpLists = { sourceIps: [], destIps: [] };
+  get sourceIps(): readonly string[] {
+    return this.ips.sourceIps;
+  }
+  get destIps(): readonly string[] {
+    return this.ips.destIps;
+  }
+
+  /** A row object of its own with the scratch's values. */
+  toRow(): FlowRow {
+    const own = (ls: readonly string[]) => (ls === NO_LABELS ? [] : ls);
+    return {
+      id: this.id,
+      key: this.key,
+      startSec: this.startSec,
+      endSec: this.endSec,
+      sourceLabels: own(this.sourceLabels),
+      destLabels: own(this.destLabels),
+      counters: Array.from(this.counters),
+      ...this.ips,
+    };
+  }
+}
+
+const NO_LABELS: readonly string[] = Object.freeze([]);
+
+/** Placeholder key of a scratch row before its first use. */
+const EMPTY_KEY: FlowKeyModel = Object.freeze({
+  sourceName: "",
+  sourceNamespace: "",
+  sourceType: 0,
+  destName: "",
+  destNamespace: "",
+  destType: 0,
+  destPort: 0,
+  destServiceName: "",
+  destServiceNamespace: "",
+  destServicePortName: "",
+  destServicePort: 0,
+  proto: "",
+  reporter: 0,
+  action: 0,
+  enforced: [],
+  pending: [],
+});
+
 const sortField: Record<Exclude<ListSort, "time">, (k: FlowKeyModel) => string> = {
   sourceName: (k) => k.sourceName,
   sourceNamespace: (k) => k.sourceNamespace,
@@ -39,9 +107,14 @@ const sortField: Record<Exclude<ListSort, "time">, (k: FlowKeyModel) => string> 
  * - a key is returned only if it has data in a bucket lying wholly inside the range, and only
  *   those buckets contribute (no zero rows);
  * - rows are start_time desc then id desc, or name asc then id asc (then start desc);
- * - only the requested page is aggregated; totals are always exact.
+ * - only the requested page is aggregated, one row at a time as the caller asks for it (an
+ *   unpaged List is every key: 100 000 rows are encoded as they are summed, never held as objects);
+ *   totals are always exact.
+ *
+ * The page reads the store when a row is asked for: consume it before the store changes (the
+ * caller's synchronous turn).
  */
-export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
+export function listPage(store: FlowStore, q: ListQuery): ListPage {
   const W = store.windowSec;
   const { first, last } = wholeBuckets(q.range, W);
   const keys = store.keys;
@@ -136,12 +209,28 @@ export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
   }
   const { from, to } = pageBounds(n, q.page);
   const page = selectPage(n, primary, groups, from, to, tieLess);
-  const rows = Array.from(page, (i) =>
-    I === 0
-      ? aggregateRow(store, cSlot[i]!, first, last, 0)
-      : aggregateRow(store, cSlot[i]!, Math.max(first, cGroup[i]!), Math.min(last, cGroup[i]! + I - W), I),
-  );
-  return { rows, meta: pageMeta(n, q.page) };
+  return {
+    meta: pageMeta(n, q.page),
+    length: page.length,
+    rowInto: (j, into) => {
+      const i = page[j]!;
+      return I === 0
+        ? aggregateRow(store, cSlot[i]!, first, last, 0, into)
+        : aggregateRow(store, cSlot[i]!, Math.max(first, cGroup[i]!), Math.min(last, cGroup[i]! + I - W), I, into);
+    },
+  };
+}
+
+/** {@link listPage} with every row of the page as its own object (JSON answers, snapshots, tests). */
+export function listFlows(store: FlowStore, q: ListQuery): ListAnswer {
+  const page = listPage(store, q);
+  const scratch = new ListRowScratch();
+  const rows: FlowRow[] = [];
+  for (let i = 0; i < page.length; i++) {
+    page.rowInto(i, scratch);
+    rows.push(scratch.toRow());
+  }
+  return { rows, meta: page.meta };
 }
 
 /**
@@ -179,12 +268,14 @@ function selectPage(
   return sorted.slice(from - before, k);
 }
 
-/** Sums one key's windows with starts in [from, to] into a row (labels: strict intersection). */
-function aggregateRow(store: FlowStore, slot: number, from: number, to: number, intervalSec: number): FlowRow {
+/** Sums one key's windows with starts in [from, to] into `into` (labels: strict intersection). */
+function aggregateRow(store: FlowStore, slot: number, from: number, to: number, intervalSec: number, into: ListRowScratch): ListRowScratch {
   const s = store.series;
   const keys = store.keys;
   const W = store.windowSec;
-  const counters = new Array<number>(COUNTERS).fill(0);
+  const counters = into.counters;
+  counters.fill(0);
+  const sc = s.counters;
   let src: readonly string[] | null = null;
   let dst: readonly string[] | null = null;
   let minStart = Number.POSITIVE_INFINITY;
@@ -197,7 +288,7 @@ function aggregateRow(store: FlowStore, slot: number, from: number, to: number, 
     if (st < minStart) minStart = st;
     if (st > maxStart) maxStart = st;
     const base = r * COUNTERS;
-    for (let i = 0; i < COUNTERS; i++) counters[i]! += s.counters[base + i]!;
+    for (let i = 0; i < COUNTERS; i++) counters[i]! += sc[base + i]!;
     // A key's windows mostly share one interned set: intersect only when the id changes.
     const srcId = s.sourceLabels[r]!;
     if (srcId !== lastSrc) {
@@ -217,7 +308,13 @@ function aggregateRow(store: FlowStore, slot: number, from: number, to: number, 
   const startSec = intervalSec === 0 ? minStart : from;
   const endSec = intervalSec === 0 ? maxStart + W : to + W;
   const id = keys.ids[slot]!;
+  into.id = id;
+  into.key = keys.keys[slot]!;
+  into.startSec = startSec;
+  into.endSec = endSec;
+  into.sourceLabels = src ?? NO_LABELS;
+  into.destLabels = dst ?? NO_LABELS;
   // Flow IPs: the union over the same buckets (a side structure, empty unless agents send IPs).
-  const ips = store.ips.between(id, from, to);
-  return { id, key: keys.keys[slot]!, startSec, endSec, sourceLabels: src ?? [], destLabels: dst ?? [], counters, ...ips };
+  into.ips = store.ips.between(id, from, to);
+  return into;
 }

@@ -5,38 +5,49 @@ import type { PageMeta } from "../query/paging.js";
 /**
  * A FlowListResult encoded straight from List's rows (field numbers of goldmane/api.proto): the
  * same bytes as `toBinary(FlowListResultSchema, …rowToProto…)`, which a unit test checks, with no
- * protobuf-es message and no bigint per row. whisker-backend asks for every row (no page_size), so
- * at 100 000 keys this is 100 000 results: nested messages are written in place
- * ({@link WireWriter.begin}) and the bytes of the strings, which repeat across rows (names,
- * namespaces, labels, policies are interned), are encoded once per call.
+ * protobuf-es message and no bigint per row.
  */
 export function encodeFlowListResult(meta: PageMeta, rows: readonly FlowRow[]): Uint8Array {
-  const w = new WireWriter(Math.min(1 << 20, Math.max(256, rows.length * 512)));
-  const utf8 = utf8Cache();
+  return encodeFlowList(meta, rows.length, (i) => rows[i]!);
+}
+
+/**
+ * {@link encodeFlowListResult} for `count` rows handed over one at a time: `rowAt(i)` may return
+ * the same scratch object every time (List's {@link listPage} does), so rows are encoded as they
+ * are summed and never held. whisker-backend asks for every row (no page_size): at 100 000 keys
+ * this is 100 000 results, ~40 MB. Nested messages are written in place ({@link WireWriter.begin});
+ * short ASCII strings (nearly all: names, namespaces, labels, policies) are copied char by char,
+ * others encoded once per call ({@link WireWriter.stringFast}).
+ */
+export function encodeFlowList(meta: PageMeta, count: number, rowAt: (i: number) => FlowRow): Uint8Array {
+  const w = new WireWriter(Math.min(1 << 20, Math.max(256, count * 512)));
+  const f = utf8Cache();
   w.begin(1).int64Field(1, meta.totalPages).int64Field(2, meta.totalResults).end();
   const SAMPLE = 256;
-  for (let i = 0; i < rows.length; i++) {
-    // Size the buffer once from the first rows (a 100 000-row answer is ~100 MB; doubling would
-    // copy it several times).
-    if (i === SAMPLE) w.reserve(Math.ceil((w.length / SAMPLE) * (rows.length - SAMPLE) * 1.05));
-    const row = rows[i]!;
+  for (let i = 0; i < count; i++) {
+    // Size the buffer once, exactly, from the first rows: doubling would copy a 40 MB answer
+    // several times, and every large allocation counts towards V8's external-memory GC trigger.
+    if (i === SAMPLE) w.reserve(Math.ceil((w.length / SAMPLE) * (count - SAMPLE) * 1.05));
+    const row = rowAt(i);
     w.begin(2).int64Field(1, row.id);
     w.begin(2);
-    writeKey(w, row.key, utf8);
+    writeKey(w, row.key, f);
     w.int64Field(2, row.startSec).int64Field(3, row.endSec);
-    for (const l of row.sourceLabels) w.utf8Element(4, utf8(l));
-    for (const l of row.destLabels) w.utf8Element(5, utf8(l));
+    for (const l of row.sourceLabels) w.stringFast(4, l, true, f);
+    for (const l of row.destLabels) w.stringFast(5, l, true, f);
     const c = row.counters;
-    for (let i = 0; i < 7; i++) w.int64Field(6 + i, c[i]!);
+    for (let k = 0; k < 7; k++) w.int64Field(6 + k, c[k]!);
     // Flow IPs (fields 13, 14; DESIGN §6d): present only when agents sent some.
-    if (row.sourceIps) for (const ip of row.sourceIps) w.utf8Element(13, utf8(ip));
-    if (row.destIps) for (const ip of row.destIps) w.utf8Element(14, utf8(ip));
+    const sourceIps = row.sourceIps;
+    if (sourceIps) for (const ip of sourceIps) w.stringFast(13, ip, true, f);
+    const destIps = row.destIps;
+    if (destIps) for (const ip of destIps) w.stringFast(14, ip, true, f);
     w.end().end();
   }
   return w.finishView();
 }
 
-/** A per-call cache of strings' UTF-8 bytes. */
+/** A per-call cache of strings' UTF-8 bytes (for the strings {@link WireWriter.stringFast} does not copy itself). */
 function utf8Cache(): (s: string) => Uint8Array {
   const cache = new Map<string, Uint8Array>();
   return (s) => {
@@ -49,42 +60,44 @@ function utf8Cache(): (s: string) => Uint8Array {
   };
 }
 
+type Utf8 = (s: string) => Uint8Array;
+
 /** Flow.Key (field 1) of a row. */
-function writeKey(w: WireWriter, k: FlowKeyModel, utf8: (s: string) => Uint8Array): void {
+function writeKey(w: WireWriter, k: FlowKeyModel, f: Utf8): void {
   w.begin(1)
-    .utf8Field(1, utf8(k.sourceName))
-    .utf8Field(2, utf8(k.sourceNamespace))
+    .stringFast(1, k.sourceName, false, f)
+    .stringFast(2, k.sourceNamespace, false, f)
     .int64Field(3, k.sourceType)
-    .utf8Field(4, utf8(k.destName))
-    .utf8Field(5, utf8(k.destNamespace))
+    .stringFast(4, k.destName, false, f)
+    .stringFast(5, k.destNamespace, false, f)
     .int64Field(6, k.destType)
     .int64Field(7, k.destPort)
-    .utf8Field(8, utf8(k.destServiceName))
-    .utf8Field(9, utf8(k.destServiceNamespace))
-    .utf8Field(10, utf8(k.destServicePortName))
+    .stringFast(8, k.destServiceName, false, f)
+    .stringFast(9, k.destServiceNamespace, false, f)
+    .stringFast(10, k.destServicePortName, false, f)
     .int64Field(11, k.destServicePort)
-    .utf8Field(12, utf8(k.proto))
+    .stringFast(12, k.proto, false, f)
     .int64Field(13, k.reporter)
     .int64Field(14, k.action);
   // keyToProto sets policies only when the trace is not empty.
   if (k.enforced.length > 0 || k.pending.length > 0) {
     w.begin(15);
-    for (const h of k.enforced) writeHit(w, 1, h, utf8);
-    for (const h of k.pending) writeHit(w, 2, h, utf8);
+    for (const h of k.enforced) writeHit(w, 1, h, f);
+    for (const h of k.pending) writeHit(w, 2, h, f);
     w.end();
   }
   w.end();
 }
 
-function writeHit(w: WireWriter, field: number, h: PolicyHitModel, utf8: (s: string) => Uint8Array): void {
+function writeHit(w: WireWriter, field: number, h: PolicyHitModel, f: Utf8): void {
   w.begin(field)
     .int64Field(1, h.kind)
-    .utf8Field(2, utf8(h.namespace))
-    .utf8Field(3, utf8(h.name))
-    .utf8Field(4, utf8(h.tier))
+    .stringFast(2, h.namespace, false, f)
+    .stringFast(3, h.name, false, f)
+    .stringFast(4, h.tier, false, f)
     .int64Field(5, h.action)
     .int64Field(6, h.policyIndex)
     .int64Field(7, h.ruleIndex);
-  if (h.trigger) writeHit(w, 8, h.trigger, utf8);
+  if (h.trigger) writeHit(w, 8, h.trigger, f);
   w.end();
 }

@@ -3,12 +3,12 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { FlowListResultSchema, ListMetadataSchema, type FlowListRequest, type FlowListResult } from "../gen/goldmane/api_pb.js";
 import type { Aggregator } from "../aggregator/aggregator.js";
 import { rowToProto } from "../model/convert.js";
-import { listFlows, type ListAnswer } from "../query/list.js";
+import { listFlows, listPage, ListRowScratch, type ListAnswer, type ListQuery } from "../query/list.js";
 import { kCallAuth, withScope } from "../auth/index.js";
 import type { HistorySource } from "../query/history-source.js";
 import { filterSpec, parseListRequest, toConnectError, type QueryContext } from "./parse-request.js";
 import { preEncoded, wantsBinary } from "../model/pre-encoded.js";
-import { encodeFlowListResult } from "./flows-list-encode.js";
+import { encodeFlowList, encodeFlowListResult } from "./flows-list-encode.js";
 
 /** The history source, when HISTORY_POSTGRES_URL is set (looked up per call: it starts later). */
 export type HistoryRef = () => HistorySource | undefined;
@@ -30,13 +30,22 @@ export function listMethod(aggregator: Aggregator, history: HistoryRef = () => u
     // Binary codecs get the bytes encoded straight from the rows (an unpaged List is every row:
     // 100 000 results at 100 000 keys); JSON gets ordinary messages.
     if (wantsBinary(ctx.requestHeader.get("content-type"))) return preEncoded(FlowListResultSchema, encodeFlowListResult(answer.meta, answer.rows));
-    return create(FlowListResultSchema, {
+    return toMessage(answer);
+  };
+  const toMessage = (answer: ListAnswer): FlowListResult =>
+    create(FlowListResultSchema, {
       meta: create(ListMetadataSchema, {
         totalPages: BigInt(answer.meta.totalPages),
         totalResults: BigInt(answer.meta.totalResults),
       }),
       flows: answer.rows.map((r) => rowToProto(r)),
     });
+  /** The in-memory answer: binary callers get each row encoded as it is summed (no row objects). */
+  const fromStore = (q: ListQuery, ctx: HandlerContext): FlowListResult => {
+    if (!wantsBinary(ctx.requestHeader.get("content-type"))) return toMessage(listFlows(aggregator.store, q));
+    const page = listPage(aggregator.store, q);
+    const scratch = new ListRowScratch();
+    return preEncoded(FlowListResultSchema, encodeFlowList(page.meta, page.length, (i) => page.rowInto(i, scratch)));
   };
   return (req: FlowListRequest, ctx: HandlerContext): FlowListResult | Promise<FlowListResult> => {
     try {
@@ -61,7 +70,7 @@ export function listMethod(aggregator: Aggregator, history: HistoryRef = () => u
       }
       if (h) parseListRequest(req, qc);
       ctx.responseHeader.set(RESOLUTION_HEADER, String(qc.windowSec));
-      return toResult(listFlows(aggregator.store, { ...q, filter: withScope(q.filter, auth.scope) }), ctx);
+      return fromStore({ ...q, filter: withScope(q.filter, auth.scope) }, ctx);
     } catch (e) {
       throw toConnectError(e);
     }

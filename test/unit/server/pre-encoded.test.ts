@@ -50,6 +50,19 @@ describe("pre-encoded results", () => {
     expect([...new WireWriter().uvarint(300).finish()]).toEqual([0xac, 0x02]);
   });
 
+  it("stringFast writes what stringField / utf8Element write (ASCII fast path, UTF-8 fallback, omitted \"\")", () => {
+    const strings = ["", "a", "team-3", "x".repeat(127), "y".repeat(128), "z".repeat(300), "ü", "abc-ü", "🚀 rocket", "tail\u007f", "ns\u0080"];
+    const utf8 = (s: string) => Buffer.from(s, "utf8");
+    for (const field of [1, 4, 15]) {
+      for (const s of strings) {
+        // Written after other bytes, so a fallback must not leave the fast path's partial copy behind.
+        const got = new WireWriter(4).uvarint(1).stringFast(field, s, false, utf8).stringFast(field, s, true, utf8).finish();
+        const want = new WireWriter().uvarint(1).stringField(field, s).utf8Element(field, utf8(s)).finish();
+        expect([...got], `field ${field} ${JSON.stringify(s)}`).toEqual([...want]);
+      }
+    }
+  });
+
   it("tells binary codecs from JSON", () => {
     for (const ct of ["application/grpc", "application/grpc+proto", "application/grpc-web+proto", "application/connect+proto", "application/proto"]) expect(wantsBinary(ct)).toBe(true);
     for (const ct of ["application/grpc+json", "application/grpc-web+json", "application/connect+json", "application/json"]) expect(wantsBinary(ct)).toBe(false);
