@@ -45,6 +45,9 @@ export interface NatsLog {
   close(): Promise<void>;
 }
 
+/** Most bytes of log entries one pull asks for (the client pulls again at 75 %). */
+const CONSUME_MAX_BYTES = 8 * 1024 * 1024;
+
 /** Retention of the stream: the history, the replay horizon and a margin (issue 14 item 1). */
 export function streamMaxAgeSec(c: Pick<ServeConfig, "windowSec" | "historyBuckets" | "replayHorizonSec">): number {
   return (c.historyBuckets + 2) * c.windowSec + c.replayHorizonSec + 600;
@@ -121,7 +124,10 @@ export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLo
         c.clusterStream,
         fromSeq <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq },
       );
-      const messages = await consumer.consume({ max_messages: 512 });
+      // Bounded in bytes as well as messages: a log entry can be ~900 KiB, and 512 of them pulled
+      // at once while a replica replays a backlog exceed the server's max_pending (64 MiB), which
+      // then cuts the connection as a slow consumer, again and again, and the replay never ends.
+      const messages = await consumer.consume({ max_bytes: CONSUME_MAX_BYTES });
       return {
         async *[Symbol.asyncIterator]() {
           for await (const m of messages) yield { seq: m.seq, data: m.data, pending: m.info.pending };

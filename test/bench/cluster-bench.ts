@@ -57,7 +57,7 @@ function start(script: string, args: string[], env: Record<string, string> = {})
       const hit = lines.find(pred);
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${script}: timed out waiting for a log line`)), timeoutMs);
+        const t = setTimeout(() => reject(new Error(`${script}: timed out waiting for a log line; its last lines: ${lines.slice(-6).map((l) => `${String(l.msg)} ${JSON.stringify(l.sequence ?? l.err ?? "")}`).join(" | ")}`)), timeoutMs);
         waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
       });
     },

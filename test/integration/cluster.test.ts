@@ -15,6 +15,11 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { FlowCollector } from "../../src/gen/goldmane/api_pb.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { FlowUpdateSchema } from "../../src/gen/goldmane/api_pb.js";
+import { LogBatchWriter } from "../../src/cluster/log-codec.js";
 
 const W = 15;
 let nats: NatsServer;
@@ -147,4 +152,43 @@ describe("cluster mode, one nats-server, two replicas of role all", () => {
     expect(after[0]!.rows).toBe(before.rows + 3);
     for (const x of after.slice(1)) expect(x.list.equals(after[0]!.list)).toBe(true);
   }, 60_000);
+});
+
+describe("cluster mode, a query replica replaying a backlog of large log entries", () => {
+  it("catches up without being cut off as a slow consumer", async () => {
+    // 100 entries of ~800 KiB (~80 MiB) exceed nats-server's max_pending of 64 MiB: a consumer
+    // that pulls them by count alone is disconnected again and again and never catches up.
+    const stream = "backlog-it";
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.log`], max_age: 3600e9 });
+    const js = jetstream(nc);
+    const start = Math.floor(Date.now() / 1000 / W) * W - W;
+    const writer = new LogBatchWriter();
+    const padding = "x".repeat(220);
+    const KEYS = 2500;
+    const ENTRIES = 100;
+    for (let e = 0; e < ENTRIES; e++) {
+      for (let k = 0; k < KEYS; k++) {
+        const u = wireUpdate(start, { destName: `dst-${k}`, sourceName: padding }, { endTime: BigInt(start + 1 + (e % 10)), packetsIn: 1n });
+        const bytes = toBinary(FlowUpdateSchema, u);
+        writer.add(`node-${e}`, bytes, 0, bytes.length);
+      }
+      await js.publish(`${stream}.log`, writer.seal(Date.now()), { timeout: 30_000 });
+    }
+    const info = await jsm.streams.info(stream);
+    expect(info.state.bytes).toBeGreaterThan(64 * 1024 * 1024);
+    await nc.close();
+
+    const replica = await startTestServer(clusterEnv({ CLUSTER_STREAM: stream, CLUSTER_SNAPSHOT_BUCKET: "backlog-snaps", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_INTERVAL: "0" }));
+    try {
+      await waitFor("the replica to apply the whole backlog", async () => (await appliedSeq(replica)) === info.state.last_seq, 60_000);
+      const answers = await replicaAnswers(replica.baseUrl);
+      expect(answers.rows).toBe(KEYS);
+      // Every entry came from its own node: nothing is a replay of another.
+      expect(answers.packetsIn).toBe(KEYS * ENTRIES);
+    } finally {
+      await replica.close();
+    }
+  }, 120_000);
 });
