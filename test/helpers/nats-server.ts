@@ -72,10 +72,12 @@ interface Spec {
   clusterPort?: number;
   routes?: number[];
   dir: string;
+  /** More command-line options (e.g. TLS). */
+  extraArgs?: string[];
 }
 
 function startProcess(spec: Spec) {
-  const args = ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", path.join(spec.dir, "js"), "-n", spec.name];
+  const args = ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", path.join(spec.dir, "js"), "-n", spec.name, ...(spec.extraArgs ?? [])];
   if (spec.clusterPort !== undefined) {
     args.push("--cluster_name", "tributary-test", "-cluster", `nats://127.0.0.1:${spec.clusterPort}`);
     const routes = (spec.routes ?? []).map((p) => `nats://127.0.0.1:${p}`).join(",");
@@ -139,10 +141,10 @@ function serverHandle(spec: Spec, cleanupDir: boolean): { handle: NatsServer; st
   return { handle, started: waitForPort(spec.port, proc.child, proc.log) };
 }
 
-/** One JetStream server on a free loopback port. */
-export async function startNatsServer(name = "n1"): Promise<NatsServer> {
+/** One JetStream server on a free loopback port; `extraArgs` go to nats-server (e.g. `--tls …`). */
+export async function startNatsServer(name = "n1", extraArgs: string[] = []): Promise<NatsServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-nats-"));
-  const { handle, started } = serverHandle({ name, port: await freePort(), dir }, true);
+  const { handle, started } = serverHandle({ name, port: await freePort(), dir, extraArgs }, true);
   await started;
   return handle;
 }

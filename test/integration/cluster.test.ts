@@ -20,6 +20,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { FlowUpdateSchema } from "../../src/gen/goldmane/api_pb.js";
 import { LogBatchWriter } from "../../src/cluster/log-codec.js";
+import { makeTestPki } from "../helpers/certs.js";
 
 const W = 15;
 let nats: NatsServer;
@@ -191,4 +192,44 @@ describe("cluster mode, a query replica replaying a backlog of large log entries
       await replica.close();
     }
   }, 120_000);
+});
+
+describe("cluster mode over TLS to NATS (NATS_CA_PATH, NATS_CERT_PATH, NATS_KEY_PATH)", () => {
+  it("appends and applies through a nats-server that requires a client certificate", async () => {
+    const pki = makeTestPki();
+    const secure = await startNatsServer("tls", ["--tls", "--tlscert", pki.serverCert, "--tlskey", pki.serverKey, "--tlscacert", pki.caCert, "--tlsverify"]);
+    const env = {
+      NATS_URL: secure.url,
+      NATS_CA_PATH: pki.caCert,
+      NATS_CERT_PATH: pki.clientCert,
+      NATS_KEY_PATH: pki.clientKey,
+      CLUSTER_STREAM: "tls-it",
+      CLUSTER_SNAPSHOT_BUCKET: "tls-snaps",
+      CLUSTER_SNAPSHOT_INTERVAL: "0",
+      AGGREGATION_WINDOW: `${W}s`,
+    };
+    const replica = await startTestServer(env);
+    try {
+      const start = Math.floor(Date.now() / 1000 / W) * W - W;
+      const client = createClient(FlowCollector, createConnectTransport({ baseUrl: replica.baseUrl, httpVersion: "2" }));
+      async function* updates() {
+        for (let i = 0; i < 3; i++) yield wireUpdate(start, { sourceName: "tls-agent", destPort: BigInt(i + 1) });
+      }
+      let receipts = 0;
+      for await (const _ of client.connect(updates())) receipts++;
+      expect(receipts).toBe(3);
+      await waitFor("the replica to apply its appends", async () => (await appliedSeq(replica)) >= 1 && (await replicaAnswers(replica.baseUrl)).rows === 3);
+      expect(await metricValue(replica.registry, "tributary_cluster_appended_updates_total")).toBe(3);
+      // The server really required the certificate: a client with the CA alone is refused.
+      const bare = await connect({ servers: secure.url, tls: { caFile: pki.caCert }, reconnect: false }).then(
+        (nc) => nc.close().then(() => "connected"),
+        (e: Error) => e.message,
+      );
+      expect(bare).not.toBe("connected");
+    } finally {
+      await replica.close();
+      await secure.stop();
+      pki.cleanup();
+    }
+  }, 60_000);
 });
