@@ -263,10 +263,10 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
     }
     if (w.count > 0) await publish();
     await Promise.all(acks);
+    const lastSeq = (await jsm.streams.info("bench-apply")).state.last_seq;
     await nc.close();
     const flows = ROUNDS * keys.length;
     const applyEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-apply", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_BUCKET: "bench-apply-snaps", CLUSTER_SNAPSHOT_INTERVAL: "2s" };
-    const lastSeq = (await jsm.streams.info("bench-apply")).state.last_seq;
     const replay = await tributary(applyEnv);
     stops.push(() => replay.p.stop());
     // "Caught up" means a lag under one window of log time, which a log written seconds ago
