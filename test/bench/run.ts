@@ -63,6 +63,7 @@ const header = [
 const sectionRows: Partial<Record<SectionArea, BenchRow[]>> = {};
 if (want("cluster")) sectionRows.cluster = clusterRows;
 if (only.includes("history")) sectionRows.history = rows.filter((r) => r.name.startsWith("history/"));
+if (only.length === 1 && only[0] === "rss") sectionRows.rss = rows.filter((r) => r.name.startsWith("rss/"));
 const mainRows = rows.filter((r) => !r.name.startsWith("cluster/") && !r.name.startsWith("history/"));
 process.stdout.write(header.join("\n") + "\n" + table(rows) + "\n");
 
