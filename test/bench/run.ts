@@ -12,6 +12,7 @@ import { table, type BenchRow } from "./report.js";
 import { benchHeap, benchRollover, benchRss } from "./store-bench.js";
 import { benchStreams } from "./stream-bench.js";
 import { benchCluster } from "./cluster-bench.js";
+import { benchRest } from "./rest-bench.js";
 import { SECTION_AREAS, renderSection, sectionOf, withSection, type SectionArea } from "./sections.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
@@ -44,6 +45,7 @@ if (only.includes("history")) {
   rows.push(...(await benchHistory()));
 }
 // Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
+if (want("rss")) rows.push(...(await benchRest()));
 if (want("rss")) for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
 // Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
 const clusterRows = want("cluster") ? await benchCluster() : [];
