@@ -43,7 +43,8 @@ export interface ListPage {
  */
 export class ListRowScratch implements FlowRow {
   id = 0;
-  key: FlowKeyModel = EMPTY_KEY;
+  /** Set by every {@link ListPage.rowInto} before the row is read. */
+  key!: FlowKeyModel;
   startSec = 0;
   endSec = 0;
   sourceLabels: readonly string[] = [];
@@ -74,26 +75,6 @@ export class ListRowScratch implements FlowRow {
 }
 
 const NO_LABELS: readonly string[] = Object.freeze([]);
-
-/** Placeholder key of a scratch row before its first use. */
-const EMPTY_KEY: FlowKeyModel = Object.freeze({
-  sourceName: "",
-  sourceNamespace: "",
-  sourceType: 0,
-  destName: "",
-  destNamespace: "",
-  destType: 0,
-  destPort: 0,
-  destServiceName: "",
-  destServiceNamespace: "",
-  destServicePortName: "",
-  destServicePort: 0,
-  proto: "",
-  reporter: 0,
-  action: 0,
-  enforced: [],
-  pending: [],
-});
 
 const sortField: Record<Exclude<ListSort, "time">, (k: FlowKeyModel) => string> = {
   sourceName: (k) => k.sourceName,

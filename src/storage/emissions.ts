@@ -1,3 +1,5 @@
+import { grown } from "./grown.js";
+
 /**
  * Interned emissions: the (node, start, end) triples that dedup claims name (DESIGN §3), each
  * stored once and reference-counted by the windows claiming it. One agent flush sends every key
@@ -59,28 +61,16 @@ export class Emissions {
   }
 
   private rememberLast(node: number, e: number): void {
-    if (node >= this.lastOfNode.length) {
-      const grown = new Int32Array(Math.max(64, node + 1, 2 * this.lastOfNode.length));
-      grown.set(this.lastOfNode);
-      this.lastOfNode = grown;
-    }
+    if (node >= this.lastOfNode.length) this.lastOfNode = grown(this.lastOfNode, Math.max(64, node + 1, 2 * this.lastOfNode.length));
     // Stored as id + 1 so that the zeroed array means "none".
     this.lastOfNode[node] = e + 1;
   }
 
   private grow(): void {
     const cap = Math.max(64, 2 * this.node.length);
-    const node = new Int32Array(cap);
-    node.set(this.node);
-    this.node = node;
-    const start = new Float64Array(cap);
-    start.set(this.start);
-    this.start = start;
-    const end = new Float64Array(cap);
-    end.set(this.end);
-    this.end = end;
-    const refs = new Int32Array(cap);
-    refs.set(this.refs);
-    this.refs = refs;
+    this.node = grown(this.node, cap);
+    this.start = grown(this.start, cap);
+    this.end = grown(this.end, cap);
+    this.refs = grown(this.refs, cap);
   }
 }

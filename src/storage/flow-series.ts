@@ -1,5 +1,6 @@
 import { COUNTERS } from "../model/flow.js";
 import { Emissions } from "./emissions.js";
+import { grown } from "./grown.js";
 
 /** "No row" in every link column. */
 export const NONE = -1;
@@ -146,26 +147,15 @@ export class FlowSeries {
 
   private grow(): void {
     const cap = Math.max(1024, this.capacity * 2);
-    const f64 = (old: Float64Array, n: number) => {
-      const a = new Float64Array(n);
-      a.set(old);
-      return a;
-    };
-    const i32 = (old: Int32Array) => {
-      const a = new Int32Array(cap);
-      a.set(old);
-      return a;
-    };
-    const counters = this.counters instanceof Uint32Array ? new Uint32Array(cap * COUNTERS) : new Float64Array(cap * COUNTERS);
-    counters.set(this.counters);
-    this.counters = counters;
-    this.start = f64(this.start, cap);
-    this.keySlot = i32(this.keySlot);
-    this.prev = i32(this.prev);
-    this.next = i32(this.next);
-    this.sourceLabels = i32(this.sourceLabels);
-    this.destLabels = i32(this.destLabels);
-    this.claim = i32(this.claim);
+    // The counters keep their width (32-bit until a sum needed more).
+    this.counters = grown(this.counters, cap * COUNTERS);
+    this.start = grown(this.start, cap);
+    this.keySlot = grown(this.keySlot, cap);
+    this.prev = grown(this.prev, cap);
+    this.next = grown(this.next, cap);
+    this.sourceLabels = grown(this.sourceLabels, cap);
+    this.destLabels = grown(this.destLabels, cap);
+    this.claim = grown(this.claim, cap);
     this.capacity = cap;
   }
 }

@@ -7,6 +7,7 @@ import { FlowSeries, NONE } from "./flow-series.js";
 import { KeyTable } from "./key-table.js";
 import { EMPTY_LABELS, LabelSets } from "./label-sets.js";
 import { StringPool } from "./string-pool.js";
+import { grown } from "./grown.js";
 
 /** Sizing of a {@link FlowStore}. */
 export interface FlowStoreOptions {
@@ -179,17 +180,10 @@ export class FlowStore {
 
   private growMemo(): void {
     const cap = Math.max(1024, this.memoSlot.length * 2);
-    const i32 = (old: Int32Array) => {
-      const a = new Int32Array(cap);
-      a.set(old);
-      return a;
-    };
-    this.memoSlot = i32(this.memoSlot);
-    this.memoSrc = i32(this.memoSrc);
-    this.memoDst = i32(this.memoDst);
-    const ids = new Float64Array(cap);
-    ids.set(this.memoId);
-    this.memoId = ids;
+    this.memoSlot = grown(this.memoSlot, cap);
+    this.memoSrc = grown(this.memoSrc, cap);
+    this.memoDst = grown(this.memoDst, cap);
+    this.memoId = grown(this.memoId, cap);
   }
 
   /**

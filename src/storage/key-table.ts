@@ -3,6 +3,7 @@ import { hitString, keyString, traceString } from "../model/flow-key.js";
 import { NONE } from "./flow-series.js";
 import { SlotIndex } from "./slot-index.js";
 import type { StringPool } from "./string-pool.js";
+import { grown } from "./grown.js";
 
 /** One distinct policy hit, shared by the traces that have it. */
 interface InternedHit {
@@ -176,18 +177,10 @@ export class KeyTable {
 
   private grow(): void {
     const cap = Math.max(1024, this.newest.length * 2);
-    const n = new Int32Array(cap);
-    n.set(this.newest);
-    const o = new Int32Array(cap);
-    o.set(this.oldest);
-    this.newest = n;
-    this.oldest = o;
-    const h = new Int32Array(cap);
-    h.set(this.hashOf);
-    this.hashOf = h;
-    const t = new Int32Array(cap);
-    t.set(this.traceOf);
-    this.traceOf = t;
+    this.newest = grown(this.newest, cap);
+    this.oldest = grown(this.oldest, cap);
+    this.hashOf = grown(this.hashOf, cap);
+    this.traceOf = grown(this.traceOf, cap);
   }
 
   /** The shared hit equal to `h`, created if new, with one more reference taken on it. */
@@ -271,12 +264,8 @@ export class KeyTable {
 
   private growTraces(): void {
     const cap = Math.max(1024, 2 * this.traceHash.length);
-    const hash = new Int32Array(cap);
-    hash.set(this.traceHash);
-    this.traceHash = hash;
-    const refs = new Int32Array(cap);
-    refs.set(this.traceRefs);
-    this.traceRefs = refs;
+    this.traceHash = grown(this.traceHash, cap);
+    this.traceRefs = grown(this.traceRefs, cap);
   }
 
   private internKey(k: FlowKeyModel, enforced: readonly PolicyHitModel[], pending: readonly PolicyHitModel[]): FlowKeyModel {

@@ -1,5 +1,6 @@
 import { compareUtf8 } from "../model/compare.js";
 import { SlotIndex } from "./slot-index.js";
+import { grown } from "./grown.js";
 
 /** The id of the empty label set; never freed. */
 export const EMPTY_LABELS = 0;
@@ -128,16 +129,11 @@ export class LabelSets {
 
   private grow(): void {
     const cap = Math.max(256, 2 * this.setId.length);
-    const i32 = (old: Int32Array) => {
-      const a = new Int32Array(cap);
-      a.set(old);
-      return a;
-    };
-    this.setId = i32(this.setId);
-    this.setHash = i32(this.setHash);
-    this.setRefs = i32(this.setRefs);
-    this.setStart = i32(this.setStart);
-    this.setLen = i32(this.setLen);
+    this.setId = grown(this.setId, cap);
+    this.setHash = grown(this.setHash, cap);
+    this.setRefs = grown(this.setRefs, cap);
+    this.setStart = grown(this.setStart, cap);
+    this.setLen = grown(this.setLen, cap);
   }
 
   /** Whether the set in `slot` is exactly `values`. */

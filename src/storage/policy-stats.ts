@@ -1,5 +1,6 @@
 import { KIND_END_OF_TIER, REPORTER_SRC, type FlowKeyModel, type IngestFlow, type PolicyHitModel } from "../model/flow.js";
 import type { FlowStoreObserver } from "./flow-store.js";
+import { grown } from "./grown.js";
 
 /** RuleDirection values (goldmane/api.proto): Any marks a policy-total line. */
 export const DIRECTION_ANY = 0;
@@ -41,12 +42,8 @@ export class BucketStats {
     if (r !== undefined) return r;
     const n = this.rowOf.size;
     if (n === this.lines.length) {
-      const lines = new Int32Array(n * 2);
-      lines.set(this.lines);
-      this.lines = lines;
-      const counters = new Float64Array(n * 2 * STAT_COUNTERS);
-      counters.set(this.counters);
-      this.counters = counters;
+      this.lines = grown(this.lines, n * 2);
+      this.counters = grown(this.counters, n * 2 * STAT_COUNTERS);
     }
     this.lines[n] = line;
     this.rowOf.set(line, n);
@@ -264,12 +261,8 @@ export class PolicyStats implements FlowStoreObserver, PolicyStatsView {
 
   private growSlots(min: number): void {
     const cap = Math.max(1024, min, this.slotStart.length * 2);
-    const start = new Int32Array(cap);
-    start.set(this.slotStart);
-    this.slotStart = start;
-    const count = new Int32Array(cap);
-    count.set(this.slotCount);
-    this.slotCount = count;
+    this.slotStart = grown(this.slotStart, cap);
+    this.slotCount = grown(this.slotCount, cap);
   }
 
   /**

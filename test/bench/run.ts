@@ -45,8 +45,10 @@ if (only.includes("history")) {
   rows.push(...(await benchHistory()));
 }
 // Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
-if (want("rss")) rows.push(...(await benchRest()));
-if (want("rss")) for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
+if (want("rss")) {
+  rows.push(...(await benchRest()));
+  for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
+}
 // Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
 const clusterRows = want("cluster") ? await benchCluster() : [];
 rows.push(...clusterRows);
@@ -54,12 +56,13 @@ rows.push(...clusterRows);
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const tookSec = ((Date.now() - t0) / 1000).toFixed(0);
 const loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(" ");
+const command = `npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}`;
 const machine = `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 const header = [
   "# Benchmarks",
   "",
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}.`,
-  `Command: \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (took ${tookSec} s; load average before/after ${loadBefore} / ${loadAfter}). Figures vary between runs on this shared VM; compare ratios within one run.`,
+  `Command: \`${command}\` (took ${tookSec} s; load average before/after ${loadBefore} / ${loadAfter}). Figures vary between runs on this shared VM; compare ratios within one run.`,
   "",
 ];
 const sectionRows: Partial<Record<SectionArea, BenchRow[]>> = {};
@@ -70,18 +73,18 @@ const mainRows = rows.filter((r) => !r.name.startsWith("cluster/") && !r.name.st
 process.stdout.write(header.join("\n") + "\n" + table(rows) + "\n");
 
 // BENCHMARKS.md: a run of every area rewrites the main table and the cluster section; an area
-// with a section of its own (cluster, history) run alone rewrites only that section. Sections
-// not measured in this run are kept as they were, with their own date and command.
+// with a section of its own (cluster, history, rss) run alone rewrites only that section.
+// Sections not measured in this run are kept as they were, with their own date and command.
 const file = path.join(ROOT, "BENCHMARKS.md");
 let doc = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-const stamp = `Measured ${new Date().toISOString()} on ${machine}; \`npm run bench${only.length ? ` -- ${only.join(" ")}` : ""}\` (${tookSec} s); load average before/after ${loadBefore} / ${loadAfter}.`;
+const stamp = `Measured ${new Date().toISOString()} on ${machine}; \`${command}\` (${tookSec} s); load average before/after ${loadBefore} / ${loadAfter}.`;
 if (only.length === 0) {
   const kept = SECTION_AREAS.filter((a) => !sectionRows[a]).map((a) => sectionOf(doc, a)).filter((x): x is string => x !== undefined);
   doc = header.join("\n") + "\n" + table(mainRows) + "\n\n" + kept.join("\n\n") + (kept.length ? "\n\n" : "") + EXPLANATION;
 }
-const wroteSection = only.length === 0 || only.every((a) => (SECTION_AREAS as readonly string[]).includes(a));
+const writesFile = only.length === 0 || only.every((a) => (SECTION_AREAS as readonly string[]).includes(a));
 for (const area of SECTION_AREAS) {
   const r = sectionRows[area];
-  if (r && wroteSection) doc = withSection(doc, area, renderSection(area, r, stamp));
+  if (r && writesFile) doc = withSection(doc, area, renderSection(area, r, stamp));
 }
-if (wroteSection) fs.writeFileSync(file, doc);
+if (writesFile) fs.writeFileSync(file, doc);

@@ -1,5 +1,5 @@
 /**
- * The sections of BENCHMARKS.md that areas run on their own keep (cluster mode, history), between
+ * The sections of BENCHMARKS.md that areas run on their own keep (cluster mode, history, resident memory), between
  * HTML comment markers, so that one area's run refreshes its figures without erasing the others'.
  */
 import { table, type BenchRow } from "./report.js";
@@ -14,21 +14,19 @@ const TITLES: Record<SectionArea, string> = {
 };
 
 const HOW: Record<SectionArea, string> = {
-  rss: "",
   cluster:
     "How: `test/bench/cluster-bench.ts`. Every server is its own process (the floor, the single process, ingest and query replicas, one nats-server with JetStream on disk); server CPU comes from /proc/<pid>/stat (user + system) over the load, so CPU per flow is the server's and not the load generator's. The load is 1000 lock-step agents from one process (`felix-load.ts`), each on its own 127.0.x.y address with one HTTP/2 connection, sending one FlowUpdate and waiting for its receipt before the next, as Felix does. Apply rate and snapshot start use a log of 300 000 updates over 100 000 keys written straight to a stream.",
   history:
     "How: `test/bench/history-bench.ts`. The bench starts its own PostgreSQL 15 cluster (initdb in a temporary folder, fsync off), writes buckets through the real writer (one transaction each: DELETE + COPY + the rollups of closed periods), then generates query data at 20 000 keys per bucket in SQL into the periods the ranges read and times the reader through the method modules; 11 timed runs per query (p99 = the slowest).",
+  rss:
+    "How: `npm run bench -- rss` in a process of its own (in a full `npm run bench` the same rows carry the earlier areas' memory, see their \"before building\" figure). `benchRss` in `test/bench/store-bench.ts` builds a store with every key in every one of 240 buckets (the whole hour full: the worst case for a key count), forces GC and reads the process RSS; the store's own heap + typed arrays are in the note.",
 };
-
-const HOW_RSS =
-  "How: `npm run bench -- rss` in a process of its own (in a full `npm run bench` the same rows carry the earlier areas' memory, see their \"before building\" figure). `benchRss` in `test/bench/store-bench.ts` builds a store with every key in every one of 240 buckets (the whole hour full: the worst case for a key count), forces GC and reads the process RSS; the store's own heap + typed arrays are in the note.";
 
 const start = (a: SectionArea) => `<!-- ${a}-bench:start -->`;
 const end = (a: SectionArea) => `<!-- ${a}-bench:end -->`;
 
 export function renderSection(area: SectionArea, rows: readonly BenchRow[], stamp: string): string {
-  return [start(area), `## ${TITLES[area]}`, "", stamp, "", table(rows), "", area === "rss" ? HOW_RSS : HOW[area], end(area)].join("\n");
+  return [start(area), `## ${TITLES[area]}`, "", stamp, "", table(rows), "", HOW[area], end(area)].join("\n");
 }
 
 /** The section as it stands in `doc`, markers included, or undefined. */
