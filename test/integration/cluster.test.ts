@@ -210,6 +210,8 @@ describe("cluster mode over TLS to NATS (NATS_CA_PATH, NATS_CERT_PATH, NATS_KEY_
     };
     const replica = await startTestServer(env);
     try {
+      // Appends are refused until the first time mark reached the log (readiness 503 meanwhile).
+      await waitFor("the log to be up", async () => (await metricValue(replica.registry, "tributary_cluster_log_up")) === 1);
       const start = Math.floor(Date.now() / 1000 / W) * W - W;
       const client = createClient(FlowCollector, createConnectTransport({ baseUrl: replica.baseUrl, httpVersion: "2" }));
       async function* updates() {
