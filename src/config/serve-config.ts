@@ -20,6 +20,7 @@ export interface ServeConfig {
   readonly streamQueueSize: number;
   readonly ingestFastLane: boolean;
   readonly streamFastLane: boolean;
+  readonly listFastLane: boolean;
   readonly serverCertPath: string;
   readonly serverKeyPath: string;
   readonly caCertPath: string;
@@ -218,6 +219,7 @@ export const SERVE_SETTINGS: readonly Setting[] = [
   define({ key: "streamQueueSize", env: "STREAM_QUEUE_SIZE", flag: "--stream-queue-size", default: "10000", description: "Results a live stream may have queued; a consumer further behind gets RESOURCE_EXHAUSTED", parse: positiveInt(1, 100_000_000) }),
   define({ key: "ingestFastLane", env: "INGEST_FAST_LANE", flag: "--ingest-fast-lane", default: "true", description: "Serve gRPC FlowCollector/Connect on the dedicated HTTP/2 handler (false = through Connect like every other call)", parse: parseBool }),
   define({ key: "streamFastLane", env: "STREAM_FAST_LANE", flag: "--stream-fast-lane", default: "true", description: "Serve gRPC Flows/Stream on the dedicated HTTP/2 handler (false = through Connect like every other call)", parse: parseBool }),
+  define({ key: "listFastLane", env: "LIST_FAST_LANE", flag: "--list-fast-lane", default: "true", description: "Answer gRPC Flows/List on the dedicated HTTP/2 handler (false = through Connect like every other call)", parse: parseBool }),
   define({ key: "serverCertPath", env: "SERVER_CERT_PATH", flag: "--server-cert-path", default: "", description: "PEM certificate (chain) of the RPC port; with SERVER_KEY_PATH turns on TLS", parse: text }),
   define({ key: "serverKeyPath", env: "SERVER_KEY_PATH", flag: "--server-key-path", default: "", description: "PEM private key of SERVER_CERT_PATH", parse: text }),
   define({ key: "caCertPath", env: "CA_CERT_PATH", flag: "--ca-cert-path", default: "", description: "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", parse: text }),

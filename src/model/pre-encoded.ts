@@ -21,8 +21,12 @@ export class WireWriter {
   /** Positions of the one-byte length slots of the messages opened by {@link begin}. */
   private readonly open: number[] = [];
 
-  constructor(initialSize = 256) {
-    this.buf = new Uint8Array(initialSize);
+  /**
+   * @param reuse a buffer to write into instead of a new one (its old contents are overwritten
+   *   before they are read): fresh memory of a large answer's size costs page faults every call.
+   */
+  constructor(initialSize = 256, reuse?: Uint8Array) {
+    this.buf = reuse !== undefined && reuse.length > 0 ? reuse : new Uint8Array(initialSize);
   }
 
   private ensure(n: number): void {
@@ -221,6 +225,13 @@ export class WireWriter {
    */
   reserve(n: number): this {
     if (this.pos + n > this.buf.length) this.resize(this.pos + n);
+    return this;
+  }
+
+  /** Leaves `n` bytes for the caller to fill later, e.g. a gRPC frame header in front of the message. */
+  gap(n: number): this {
+    this.ensure(n);
+    this.pos += n;
     return this;
   }
 

@@ -17,6 +17,7 @@ import { createHealthServer, type HealthReporter } from "./health.js";
 import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
 import { createStreamFastLane } from "./stream-fast-lane.js";
+import { createListFastLane } from "./list-fast-lane.js";
 import { loadTlsMaterial, tlsServerOptions, watchTlsFiles } from "./tls.js";
 import { periodicSnapshots, restoreSnapshotFile, writeSnapshotFile } from "./snapshot-file.js";
 import { createMetricsServer } from "./metrics-http.js";
@@ -161,11 +162,23 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
         authorize: (headers, socket) => auth.authorizeHeaders(headers, socket),
       })
     : undefined;
+  const listLane =
+    config.listFastLane && servesQueries
+      ? createListFastLane({
+          aggregator,
+          history: historyRef,
+          log: log.child({ module: "list" }),
+          maxMessageBytes: config.maxMessageBytes,
+          shutdownSignal: shutdown.signal,
+          authorize: (headers, socket) => auth.authorizeHeaders(headers, socket),
+        })
+      : undefined;
   // The listener takes one raw-stream hook: each lane declines what it does not serve.
+  const lanes = [ingestLane, streamLane, listLane].filter((l) => l !== undefined);
   const fastLane =
-    ingestLane && streamLane
-      ? (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => ingestLane(stream, headers) || streamLane(stream, headers)
-      : (ingestLane ?? streamLane);
+    lanes.length === 0
+      ? undefined
+      : (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => lanes.some((lane) => lane(stream, headers));
   const tlsPaths = { certPath: config.serverCertPath, keyPath: config.serverKeyPath, caPath: config.caCertPath, minVersion: config.tlsMinVersion };
   const tlsOn = config.serverCertPath !== "";
   // Read now, so a missing file stops start-up with the variable's name (a ConfigError).

@@ -7,8 +7,15 @@ import type { PageMeta } from "../query/paging.js";
  * same bytes as `toBinary(FlowListResultSchema, …rowToProto…)`, which a unit test checks, with no
  * protobuf-es message and no bigint per row.
  */
-export function encodeFlowListResult(meta: PageMeta, rows: readonly FlowRow[]): Uint8Array {
-  return encodeFlowList(meta, rows.length, (i) => rows[i]!);
+export function encodeFlowListResult(meta: PageMeta, rows: readonly FlowRow[], into: EncodeInto = {}): Uint8Array {
+  return encodeFlowList(meta, rows.length, (i) => rows[i]!, into);
+}
+
+/** Where an answer is encoded: after `prefixBytes` left for the caller's framing, into `buffer` if given. */
+export interface EncodeInto {
+  readonly prefixBytes?: number;
+  /** A buffer to reuse (the result is a view of it, or of a larger one if it was too small). */
+  readonly buffer?: Uint8Array;
 }
 
 /**
@@ -17,10 +24,13 @@ export function encodeFlowListResult(meta: PageMeta, rows: readonly FlowRow[]): 
  * are summed and never held. whisker-backend asks for every row (no page_size): at 100 000 keys
  * this is 100 000 results, ~40 MB. Nested messages are written in place ({@link WireWriter.begin});
  * short ASCII strings (nearly all: names, namespaces, labels, policies) are copied char by char,
- * others encoded once per call ({@link WireWriter.stringFast}).
+ * others encoded once per call ({@link WireWriter.stringFast}). The first `into.prefixBytes` bytes
+ * are left for the caller's framing (the gRPC lane writes its frame header there: no copy of
+ * 40 MB), and `into.buffer` is written into when given (see answer-buffer.ts).
  */
-export function encodeFlowList(meta: PageMeta, count: number, rowAt: (i: number) => FlowRow): Uint8Array {
-  const w = new WireWriter(Math.min(1 << 20, Math.max(256, count * 512)));
+export function encodeFlowList(meta: PageMeta, count: number, rowAt: (i: number) => FlowRow, into: EncodeInto = {}): Uint8Array {
+  const w = new WireWriter(Math.min(1 << 20, Math.max(256, count * 512)), into.buffer);
+  w.gap(into.prefixBytes ?? 0);
   const f = utf8Cache();
   w.begin(1).int64Field(1, meta.totalPages).int64Field(2, meta.totalResults).end();
   const SAMPLE = 256;

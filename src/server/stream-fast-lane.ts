@@ -1,5 +1,4 @@
 import * as http2 from "node:http2";
-import * as zlib from "node:zlib";
 import { toBinary } from "@bufbuild/protobuf";
 import { fromBinaryLenient } from "./lenient-routes.js";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -11,7 +10,7 @@ import { QueryError } from "../query/errors.js";
 import { StreamEndedError, type StreamHub, type StreamSubscription } from "../stream/index.js";
 import { parseStreamRequest } from "./flows-stream.js";
 import { queryContext } from "./flows-list.js";
-import { GRPC_OK, HEADER_BYTES, encodeGrpcMessage, grpcFrame, isGrpcProto, parseGrpcTimeout, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
+import { CallError, GRPC_OK, encodeGrpcMessage, grpcFrame, isGrpcProto, parseGrpcTimeout, readRequestMessage, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
 import { filterSpec, toConnectError } from "./parse-request.js";
 
 /** The one method the stream fast lane serves. */
@@ -50,16 +49,6 @@ function frameOf(r: FlowResult): Buffer {
 const MAX_WRITE_BYTES = 1 << 20;
 /** While blocked on a full HTTP/2 stream, how often to check whether the hub ended the stream. */
 const ENDED_POLL_MS = 250;
-
-/** An error that ends a fast-lane call with a gRPC status. */
-class CallError extends Error {
-  constructor(
-    readonly code: Code,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The stream fast lane (DESIGN §5): `goldmane.Flows/Stream` over gRPC (HTTP/2, binary protobuf)
@@ -177,61 +166,21 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
     }
 
     // The request: exactly one message, then end of stream (as Connect requires of a unary input).
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let want = -1; // bytes of the first message, header included, once its header is in
-    stream.on("data", (chunk: Buffer) => {
-      if (finished) return; // read and discarded after the status
-      chunks.push(chunk);
-      received += chunk.length;
-      if (want < 0 && received >= HEADER_BYTES) {
-        const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        const len = head.readUInt32BE(1);
-        if (len > deps.maxMessageBytes) {
-          return finish(Code.ResourceExhausted, `message size ${len} exceeds the limit of ${deps.maxMessageBytes} bytes (MAX_MESSAGE_BYTES)`);
-        }
-        want = HEADER_BYTES + len;
-      }
-      if (want >= 0 && received >= want + HEADER_BYTES) {
-        finish(Code.Unimplemented, "protocol error: received extra input message for server_streaming method");
-      }
-    });
-    stream.on("end", () => {
-      if (finished) return;
-      if (received === 0) return finish(Code.Unimplemented, "protocol error: missing input message for server_streaming method");
-      if (received !== want) return finish(Code.Internal, "stream ended inside a message");
-      let req: FlowStreamRequest;
-      try {
-        req = decodeRequest(Buffer.concat(chunks, received), encoding);
-      } catch (e) {
-        return fail(e);
-      }
-      chunks.length = 0;
-      start(req);
-    });
-
-    function decodeRequest(buf: Buffer, enc: string): FlowStreamRequest {
-      let payload: Uint8Array = buf.subarray(HEADER_BYTES);
-      if (buf[0]! & 1) {
-        if (enc === "identity") throw new CallError(Code.Internal, "compressed message without grpc-encoding");
+    readRequestMessage(
+      stream,
+      { encoding, maxBytes: deps.maxMessageBytes, kind: "server_streaming", ended: () => finished },
+      (payload) => {
+        let req: FlowStreamRequest;
         try {
-          payload = zlib.gunzipSync(payload, { maxOutputLength: deps.maxMessageBytes });
+          // Both PolicyMatch encodings (v3.32 StringMatch, v3.30/v3.31 strings), as on the Connect path.
+          req = fromBinaryLenient(FlowStreamRequestSchema, payload);
         } catch (e) {
-          const tooBig = (e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE";
-          throw new CallError(
-            tooBig ? Code.ResourceExhausted : Code.Internal,
-            tooBig ? `decompressed message exceeds the limit of ${deps.maxMessageBytes} bytes (MAX_MESSAGE_BYTES)` : "invalid gzip message",
-          );
+          return fail(e instanceof ConnectError ? e : new CallError(Code.InvalidArgument, `cannot decode goldmane.FlowStreamRequest: ${(e as Error).message}`));
         }
-      }
-      try {
-        // Both PolicyMatch encodings (v3.32 StringMatch, v3.30/v3.31 strings), as on the Connect path.
-        return fromBinaryLenient(FlowStreamRequestSchema, payload);
-      } catch (e) {
-        if (e instanceof ConnectError) throw new CallError(e.code, e.rawMessage);
-        throw new CallError(Code.InvalidArgument, `cannot decode goldmane.FlowStreamRequest: ${(e as Error).message}`);
-      }
-    }
+        start(req);
+      },
+      fail,
+    );
 
     /** What flows-stream.ts does: parse, check scope, subscribe, then relay until the call ends. */
     function start(req: FlowStreamRequest): void {

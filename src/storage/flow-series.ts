@@ -52,6 +52,11 @@ export class FlowSeries {
     return this.live;
   }
 
+  /** One past the highest row ever used: rows `0 ≤ r < rowLimit` with `keySlot[r] !== NONE` are live. */
+  get rowLimit(): number {
+    return this.high;
+  }
+
   /** Allocates a zeroed row. */
   alloc(): number {
     let r = this.free.pop();

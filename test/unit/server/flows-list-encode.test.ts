@@ -52,6 +52,18 @@ describe("encodeFlowListResult", () => {
     }
   });
 
+  it("writes the same bytes into a reused buffer holding an earlier answer, behind the room left for framing", () => {
+    const rnd = prng(99);
+    let buffer: Uint8Array | undefined = new Uint8Array(64 * 1024).fill(0xa5);
+    for (let i = 0; i < 50; i++) {
+      const rows = randomRows(rnd, Math.floor(rnd() * 40));
+      const meta = { totalPages: 1, totalResults: rows.length };
+      const got = encodeFlowListResult(meta, rows, { prefixBytes: 5, buffer });
+      expect(Buffer.from(got.subarray(5)).equals(Buffer.from(expected(meta, rows))), `case ${i}`).toBe(true);
+      buffer = new Uint8Array(got.buffer);
+    }
+  });
+
   it("handles long nested messages (length prefixes of several bytes) and empty answers", () => {
     const rnd = prng(7);
     const rows = randomRows(rnd, 50).map((r) => ({ ...r, sourceLabels: Array.from({ length: 300 }, (_, i) => `label-${i}=${"x".repeat(i % 50)}`) }));
