@@ -1,6 +1,6 @@
 import { COUNTERS } from "./flow.js";
 import type { MalformedReason } from "./convert.js";
-import { DecodeError, latin1, WireReader } from "./wire-reader.js";
+import { DecodeError, WireReader } from "./wire-reader.js";
 
 /**
  * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without decoding any
@@ -53,35 +53,46 @@ const TWO_32 = 4294967296;
 const r = new WireReader();
 
 /**
- * Signature of one side's label list: the exact bytes of its entries (tag, length, text). Entries
- * are usually adjacent, so the signature is one slice; scattered entries are concatenated.
+ * One side's label list as byte ranges of the buffer: every entry with its tag and length.
+ * Entries are usually adjacent, so this is one range; scattered entries add ranges.
  */
 class LabelRun {
-  first = -1;
-  last = -1;
-  scattered = "";
+  /** [start, stop) pairs. */
+  ranges: number[] = [];
+  bytes = 0;
   reset(): void {
-    this.first = -1;
-    this.last = -1;
-    this.scattered = "";
+    this.ranges.length = 0;
+    this.bytes = 0;
   }
   add(tagStart: number, stop: number): void {
-    if (this.first < 0) {
-      this.first = tagStart;
-      this.last = stop;
-    } else if (tagStart === this.last) {
-      this.last = stop;
-    } else {
-      this.scattered += latin1(r.buf, this.first, this.last);
-      this.first = tagStart;
-      this.last = stop;
-    }
+    const n = this.ranges.length;
+    if (n > 0 && this.ranges[n - 1] === tagStart) this.ranges[n - 1] = stop;
+    else this.ranges.push(tagStart, stop);
+    this.bytes += stop - tagStart;
   }
-  signature(): string {
-    if (this.first < 0) return this.scattered;
-    return this.scattered + latin1(r.buf, this.first, this.last);
+  /** Copies the ranges' bytes into `out` at `at`; returns the position after them. */
+  copyTo(out: Buffer, at: number): number {
+    const src = r.buf;
+    for (let i = 0; i < this.ranges.length; i += 2) at = copyBytes(src, this.ranges[i]!, this.ranges[i + 1]!, out, at);
+    return at;
   }
 }
+
+/** Copies `src[start, stop)` to `out` at `at` (a loop for the short runs that are nearly all of them). */
+function copyBytes(src: Uint8Array, start: number, stop: number, out: Buffer, at: number): number {
+  if (stop - start > 64) {
+    out.set(src.subarray(start, stop), at);
+    return at + stop - start;
+  }
+  for (let i = start; i < stop; i++) out[at++] = src[i]!;
+  return at;
+}
+
+/**
+ * The signature's bytes are gathered here and read as one flat latin1 string: concatenated slices
+ * made a rope that every memo lookup flattened again (a second copy, more garbage).
+ */
+let sigBuf = Buffer.allocUnsafe(1024);
 
 const srcRun = new LabelRun();
 const dstRun = new LabelRun();
@@ -170,9 +181,16 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     else if (state[i] === 2) problem = "counter_too_large";
   }
   if (problem === null && (Number.isNaN(startSec) || Number.isNaN(endSec))) problem = "invalid_number";
-  const src = srcRun.signature();
-  const dst = dstRun.signature();
-  SCANNED.signature = `${keyEnd - keyStart},${src.length}:` + latin1(r.buf, keyStart, keyEnd) + src + dst;
+  // Key length and source-label length first (4 bytes each), so equal signatures are equal parts.
+  const keyLen = keyEnd - keyStart;
+  const total = 8 + keyLen + srcRun.bytes + dstRun.bytes;
+  if (sigBuf.length < total) sigBuf = Buffer.allocUnsafe(Math.max(total, sigBuf.length * 2));
+  sigBuf.writeUInt32LE(keyLen, 0);
+  sigBuf.writeUInt32LE(srcRun.bytes, 4);
+  let at = copyBytes(r.buf, keyStart, keyEnd, sigBuf, 8);
+  at = srcRun.copyTo(sigBuf, at);
+  at = dstRun.copyTo(sigBuf, at);
+  SCANNED.signature = sigBuf.latin1Slice(0, at);
   SCANNED.startSec = startSec;
   SCANNED.endSec = endSec;
   SCANNED.problem = problem;

@@ -239,35 +239,46 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
     });
     await Promise.all([ingestA.p.stop(), ingestB.p.stop(), query.p.stop()]);
 
-    // Apply rate and snapshot start at 100 000 keys, on a log written directly.
+    // Apply rate and snapshot start at 100 000 keys, on a log written directly, shaped like a
+    // cluster's: 1 000 reporting nodes, each key reported once per bucket by its node. The first
+    // bucket brings the 100 000 keys (new keys: decoded and interned once); the next buckets are
+    // what a replica replays in steady state and after a snapshot (keys it knows). Both rates are
+    // timed in the same replay, from the applied-sequence metric.
     const keys = workloadKeys(100_000, 5);
-    const startSec = Math.floor(Date.now() / 1000 / 15) * 15 - 60;
+    const NODES = 1000;
+    const KNOWN_ROUNDS = 3;
+    const firstStart = Math.floor(Date.now() / 1000 / 15) * 15 - (KNOWN_ROUNDS + 2) * 15;
     const nc = await connect({ servers: nats.url });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "bench-apply", subjects: ["bench-apply.log"], max_age: 3600e9 });
     const js = jetstream(nc);
-    const ROUNDS = 3;
     const w = new LogBatchWriter();
-    let acks: Promise<unknown>[] = [];
+    let acks: Promise<{ seq: number }>[] = [];
+    let lastAcked = 0;
+    const settle = async () => {
+      for (const a of await Promise.all(acks)) lastAcked = Math.max(lastAcked, a.seq);
+      acks = [];
+    };
     const publish = async () => {
       acks.push(js.publish("bench-apply.log", w.seal(Date.now()), { timeout: 60_000 }));
-      if (acks.length >= 16) {
-        await Promise.all(acks);
-        acks = [];
-      }
+      if (acks.length >= 16) await settle();
     };
-    for (let r = 0; r < ROUNDS; r++) {
+    let newKeysSeq = 0;
+    for (let r = 0; r <= KNOWN_ROUNDS; r++) {
+      const start = firstStart + r * 15;
       for (let i = 0; i < keys.length; i++) {
-        const b = encodeUpdate(keys[i]!, startSec - (r % 2) * 15, 1_800_000_000 + r);
-        w.add(`10.1.${(i >> 8) & 255}.${i & 255}`, b, 0, b.length);
+        const b = encodeUpdate(keys[i]!, start, start);
+        const node = i % NODES;
+        w.add(`10.1.${node >> 8}.${node & 255}`, b, 0, b.length);
         if (w.count === 500) await publish();
       }
+      if (w.count > 0) await publish();
+      await settle();
+      if (r === 0) newKeysSeq = lastAcked;
     }
-    if (w.count > 0) await publish();
-    await Promise.all(acks);
     const lastSeq = (await jsm.streams.info("bench-apply")).state.last_seq;
     await nc.close();
-    const flows = ROUNDS * keys.length;
+    const flows = (KNOWN_ROUNDS + 1) * keys.length;
     const applyEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-apply", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_BUCKET: "bench-apply-snaps", CLUSTER_SNAPSHOT_INTERVAL: "2s" };
     const replay = await tributary(applyEnv);
     stops.push(() => replay.p.stop());
@@ -275,15 +286,18 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
     // satisfies at once: the apply rate is timed until the replica applied the last sequence.
     await replay.p.waitFor((l) => l.msg === "replica consuming the log");
     const applyStart = performance.now();
+    await untilMetric(replay.metricsPort, "tributary_cluster_applied_sequence", (v) => v >= newKeysSeq, 300_000);
+    const newKeysSec = (performance.now() - applyStart) / 1000;
     await untilMetric(replay.metricsPort, "tributary_cluster_applied_sequence", (v) => v >= lastSeq, 300_000);
     const applySec = (performance.now() - applyStart) / 1000;
-    const applyRate = flows / applySec;
+    const knownSec = applySec - newKeysSec;
+    const knownRate = (KNOWN_ROUNDS * keys.length) / knownSec;
     rows.push({
       name: "cluster/query role apply rate",
-      value: applyRate,
+      value: knownRate,
       unit: "flows/s",
-      target: `≥ 200,000: ${applyRate >= 200_000 ? "met" : "NOT met"}`,
-      note: `${flows} flows (${keys.length} keys × ${ROUNDS}) in ${lastSeq} log entries replayed in ${applySec.toFixed(2)} s (from "consuming the log" to the last sequence applied, metric polled every 10 ms), NATS fetch included`,
+      target: `≥ 200,000: ${knownRate >= 200_000 ? "met" : "NOT met"}`,
+      note: `${KNOWN_ROUNDS * keys.length} flows of keys the replica holds (${keys.length} keys × ${KNOWN_ROUNDS} buckets, ${NODES} nodes) applied in ${knownSec.toFixed(2)} s, NATS fetch included; before them the first bucket's ${keys.length} new keys took ${newKeysSec.toFixed(2)} s (${(keys.length / newKeysSec).toFixed(0)} new keys/s); whole log ${flows} flows in ${lastSeq} entries, ${applySec.toFixed(2)} s (applied-sequence metric polled every 10 ms)`,
     });
     const snap = await replay.p.waitFor((l) => l.msg === "snapshot written to the bucket" && Number(l.sequence) >= lastSeq, 120_000);
     await replay.p.stop();
