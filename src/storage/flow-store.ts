@@ -160,9 +160,8 @@ export class FlowStore {
       this.memoFree = [];
       this.memoHigh = 0;
     }
-    // The scanner builds the signature by concatenation (a cons-string tree); the memo keeps it as
-    // long as the key lives, so store a flat copy (latin1 round trip: the signature is bytes).
-    const flat = Buffer.from(signature, "latin1").toString("latin1");
+    // The scanner reads the signature as one flat string (flow-update-scan.ts): kept as it is.
+    const flat = signature;
     let e = this.encodedFlows.get(flat);
     if (e === undefined) {
       e = this.memoFree.pop();

@@ -279,11 +279,14 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
     const lastSeq = (await jsm.streams.info("bench-apply")).state.last_seq;
     await nc.close();
     const flows = (KNOWN_ROUNDS + 1) * keys.length;
-    const applyEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-apply", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_BUCKET: "bench-apply-snaps", CLUSTER_SNAPSHOT_INTERVAL: "2s" };
+    const applyEnv = { NATS_URL: nats.url, CLUSTER_STREAM: "bench-apply", CLUSTER_ROLE: "query", CLUSTER_SNAPSHOT_BUCKET: "bench-apply-snaps", CLUSTER_SNAPSHOT_INTERVAL: "15s" };
     const replay = await tributary(applyEnv);
     stops.push(() => replay.p.stop());
     // "Caught up" means a lag under one window of log time, which a log written seconds ago
-    // satisfies at once: the apply rate is timed until the replica applied the last sequence.
+    // satisfies at once: the apply rate is timed until the replica applied the last sequence. For
+    // the same reason the replica would write snapshots (only caught-up replicas do) in the middle
+    // of the replay, which a replica replaying an older log does not: the first snapshot is due
+    // after the replay (15 s), and the snapshot start below waits for it.
     await replay.p.waitFor((l) => l.msg === "replica consuming the log");
     const applyStart = performance.now();
     await untilMetric(replay.metricsPort, "tributary_cluster_applied_sequence", (v) => v >= newKeysSeq, 300_000);
