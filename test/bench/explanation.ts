@@ -59,13 +59,13 @@ pending hit. Timings are never asserted; a target column says whether this run m
   holds one store: p99s of the 100k queries (and the rss rows, see "before building") are worse
   in a full run than with \`npm run bench -- query\` or \`-- rss\` alone. Compare p50s across runs
   and p99s within one. The per-area figures quoted in the README and the issues name the command.
-- **Unpaged List at 100k** (every row, as whisker-backend asks; ≤ 1 s not met). Rows are summed
-  into one scratch row and encoded as they are produced (no object per row). Per call, measured
-  apart: selection and sort ~45 ms, summing each key's windows over the linked list of windows
-  ~215 ms, encoding ~400–470 ms, and full GCs of 100–190 ms triggered by ~145 MB of large
-  buffers per answer (ours, then the copy Connect's serialisation makes). What would fix it:
-  summing from the window columns into typed per-key accumulators, no per-row label arrays, and
-  one copy of the answer.
+- **Unpaged List at 100k** (every row, as whisker-backend asks). It used to take ~950 ms p50 alone
+  and seconds in a full run: summing each key's windows along its linked list (~215 ms of cache
+  misses), encoding (~400–470 ms, a third of it page faults on a fresh 40 MB buffer) and three
+  more 40 MB copies on the Connect path, with full GCs triggered by ~145 MB of large buffers per
+  answer. Now gRPC List is answered by its own lane, whose encoded answer is the response frame
+  in a buffer reused between calls, and a page of most keys is summed in one pass over the
+  window columns in memory order (DESIGN §4, §5a).
 - **Statistics PolicyRule (with and without time_series) at 100k**: encoded from typed arrays and
   streamed one result at a time; alone (\`npm run bench -- query\`) PolicyRule with time_series
   measured p99 142–163 ms (≤ 200 met) — in a full run its p99 is the GC pauses of the shared heap.
@@ -73,7 +73,9 @@ pending hit. Timings are never asserted; a target column says whether this run m
   spends per flow at the same rate, ~1.4–1.9× the bare HTTP/2 floor: the fast lane's receipt path
   when receipts wait for an acknowledgement (~15 µs over the floor with a log that answers at
   once) plus JetStream publishing (~100 µs of client CPU per publish, ~7–10 µs per flow at 1 ms
-  batches). The apply rate is the aggregator's own ingest rate for new keys. "Receipt p99 added
+  batches). The apply rate is timed on keys the replica already holds (a replay after a snapshot,
+  or any hour past the first sighting of its keys); new keys cost ~40 µs each (decode, intern key,
+  trace and label sets) and are reported apart. "Receipt p99 added
   by the log" at 20 000 flows/s is the difference of two ~100 ms p99s that are CPU queueing on two
   cores shared with the 1 000-agent load generator, so it swings by tens of ms either way.
 - **100 streams** (W = 2 s: ~250 000 results/s unfiltered). The stream fast lane costs the server
