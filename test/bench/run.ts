@@ -2,6 +2,7 @@
  * `npm run bench`: measures Tributary on this machine and writes BENCHMARKS.md. Benchmarks never
  * assert timings; they print a table and compare ratios within one run.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,36 +23,63 @@ const want = (area: string) => only.length === 0 || only.includes(area);
 const rows: BenchRow[] = [];
 const t0 = Date.now();
 const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(" ");
-const load = { streams: 4, keys: 5000, seconds: 10, inFlight: 4096 };
-if (want("ingest")) rows.push(...(await benchIngest(load)));
-if (want("streams")) rows.push(...(await benchStreams(load, 100)));
-if (want("query") || want("rollover")) {
-  if (want("query")) {
-    const small = buildSteadyRing(10_000);
-    rows.push({ name: "query/10k ring build", value: small.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
-    rows.push(...(await benchQueriesOn(small, "10k", 100, false)));
+/** Set in a child run (see below): where it writes its rows instead of BENCHMARKS.md. */
+const ROWS_FILE = process.env.BENCH_ROWS_FILE;
+/**
+ * A full run measures each area in a process of its own (the same script, the area as argument):
+ * in one process the query area's p99s were the full GCs of a heap still holding the earlier
+ * areas' garbage (unpaged List at 100k: p99 1.8 s in a full run against 0.4–0.6 s alone), and the
+ * rss rows started from an RSS of gigabytes. A fresh process is what a server is.
+ */
+const CHILD_AREAS = [["ingest"], ["streams"], ["query", "rollover"], ["heap"], ["rss"], ["cluster"]];
+let clusterRows: BenchRow[] = [];
+if (only.length === 0 && ROWS_FILE === undefined) {
+  const rowsFile = path.join(os.tmpdir(), `tributary-bench-rows-${process.pid}.json`);
+  for (const args of CHILD_AREAS) {
+    const r = spawnSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, ...args], { stdio: "inherit", env: { ...process.env, BENCH_ROWS_FILE: rowsFile } });
+    if (r.status !== 0) throw new Error(`bench area ${args.join(" ")} failed (exit ${r.status ?? r.signal})`);
+    // JSON has no NaN (an area that stopped reports one): null comes back as NaN.
+    const got = (JSON.parse(fs.readFileSync(rowsFile, "utf8")) as BenchRow[]).map((x) => ({ ...x, value: x.value ?? Number.NaN }));
+    fs.rmSync(rowsFile, { force: true });
+    rows.push(...got);
+    if (args[0] === "cluster") clusterRows = got;
   }
-  const big = buildSteadyRing(100_000);
-  rows.push({ name: "query/100k ring build", value: big.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
-  if (want("query")) rows.push(...(await benchQueriesOn(big, "100k", 50, true)));
-  // After the queries, on the same ring: rollovers keep it in steady state.
-  if (want("rollover")) rows.push(...benchRollover(big, 60, "100k keys"));
+} else {
+  const load = { streams: 4, keys: 5000, seconds: 10, inFlight: 4096 };
+  if (want("ingest")) rows.push(...(await benchIngest(load)));
+  if (want("streams")) rows.push(...(await benchStreams(load, 100)));
+  if (want("query") || want("rollover")) {
+    if (want("query")) {
+      const small = buildSteadyRing(10_000);
+      rows.push({ name: "query/10k ring build", value: small.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
+      rows.push(...(await benchQueriesOn(small, "10k", 100, false)));
+    }
+    const big = buildSteadyRing(100_000);
+    rows.push({ name: "query/100k ring build", value: big.buildMs / 1000, unit: "s", note: "in process, manual clock, one period of the steady state" });
+    if (want("query")) rows.push(...(await benchQueriesOn(big, "100k", 50, true)));
+    // After the queries, on the same ring: rollovers keep it in steady state.
+    if (want("rollover")) rows.push(...benchRollover(big, 60, "100k keys"));
+  }
+  if (want("heap")) rows.push(...benchHeap(100_000));
+  // The PostgreSQL history (issue 16): only when asked for (`npm run bench -- history`): it starts
+  // its own cluster and writes gigabytes.
+  if (only.includes("history")) {
+    const { benchHistory } = await import("./history-bench.js");
+    rows.push(...(await benchHistory()));
+  }
+  // Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
+  if (want("rss")) {
+    rows.push(...(await benchRest()));
+    for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
+  }
+  // Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
+  clusterRows = want("cluster") ? await benchCluster() : [];
+  rows.push(...clusterRows);
 }
-if (want("heap")) rows.push(...benchHeap(100_000));
-// The PostgreSQL history (issue 16): only when asked for (`npm run bench -- history`): it starts
-// its own cluster and writes gigabytes.
-if (only.includes("history")) {
-  const { benchHistory } = await import("./history-bench.js");
-  rows.push(...(await benchHistory()));
+if (ROWS_FILE !== undefined) {
+  fs.writeFileSync(ROWS_FILE, JSON.stringify(rows));
+  process.exit(0);
 }
-// Resident memory of full rings (issue 15): 240 buckets of history, every key in every bucket.
-if (want("rss")) {
-  rows.push(...(await benchRest()));
-  for (const n of [10_000, 100_000]) rows.push(...benchRss(n, 240, `${n / 1000}k keys × 240 buckets`));
-}
-// Felix-shaped load, embedded and cluster mode (issue 14 item 7); needs nats-server.
-const clusterRows = want("cluster") ? await benchCluster() : [];
-rows.push(...clusterRows);
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const tookSec = ((Date.now() - t0) / 1000).toFixed(0);

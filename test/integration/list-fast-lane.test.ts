@@ -30,8 +30,9 @@ interface RawUnary {
  * A raw gRPC Flows/List call. `body` is written, then the request is ended unless `keepOpen`
  * (a call whose request never completes: for deadlines and shutdown).
  */
-function rawList(port: number, body: Buffer[], headers: http2.OutgoingHttpHeaders = {}, keepOpen = false): Promise<RawUnary> {
-  return new Promise((resolve, reject) => {
+function rawList(port: number, body: Buffer[], headers: http2.OutgoingHttpHeaders = {}, keepOpen = false): Promise<RawUnary> & { seen: Promise<void> } {
+  let seen!: Promise<void>;
+  const result = new Promise<RawUnary>((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", reject);
     const req = session.request({ ":method": "POST", ":path": "/goldmane.Flows/List", "content-type": "application/grpc", te: "trailers", ...headers });
@@ -65,7 +66,10 @@ function rawList(port: number, body: Buffer[], headers: http2.OutgoingHttpHeader
     });
     for (const b of body) req.write(b);
     if (!keepOpen) req.end();
+    // The server handles frames in order: once our PING is answered, it has seen the call.
+    seen = new Promise((r) => session.ping(() => r()));
   });
+  return Object.assign(result, { seen });
 }
 
 const requestFrame = (init: ListRequestInit = {}, compressed = false) => grpcFrame(toBinary(FlowListRequestSchema, create(FlowListRequestSchema, init)), compressed);
@@ -170,7 +174,7 @@ describe("gRPC Flows.List lane", () => {
   it("ends a call still reading its request with UNAVAILABLE at shutdown", async () => {
     const t = await start();
     const call = rawList(t.port, [], {}, true);
-    await new Promise((r) => setTimeout(r, 100));
+    await call.seen;
     await t.server.close();
     expect(await call).toMatchObject({ status: 14, message: "server is shutting down" });
   });
