@@ -66,8 +66,9 @@ function rawList(port: number, body: Buffer[], headers: http2.OutgoingHttpHeader
     });
     for (const b of body) req.write(b);
     if (!keepOpen) req.end();
-    // The server handles frames in order: once our PING is answered, it has seen the call.
-    seen = new Promise((r) => session.ping(() => r()));
+    // Once the request's HEADERS went out (the stream has its id) and a later PING is answered,
+    // the server has seen the call (nghttp2 may send a PING ahead of queued HEADERS, hence both).
+    seen = new Promise((r) => req.once("ready", () => setTimeout(() => session.ping(() => r()), 50)));
   });
   return Object.assign(result, { seen });
 }
