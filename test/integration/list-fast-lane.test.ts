@@ -68,7 +68,7 @@ function rawList(port: number, body: Buffer[], headers: http2.OutgoingHttpHeader
     if (!keepOpen) req.end();
     // Once the request's HEADERS went out (the stream has its id) and a later PING is answered,
     // the server has seen the call (nghttp2 may send a PING ahead of queued HEADERS, hence both).
-    seen = new Promise((r) => req.once("ready", () => setTimeout(() => session.ping(() => r()), 50)));
+    seen = keepOpen ? new Promise((r) => req.once("ready", () => setTimeout(() => session.ping(() => r()), 50))) : Promise.resolve();
   });
   return Object.assign(result, { seen });
 }

@@ -188,6 +188,10 @@ empty lists are left unset so the server's default applies.
 - name: STREAM_FAST_LANE
   value: {{ $v.config.streamFastLane | toString | quote }}
 {{- end }}
+{{- if kindIs "bool" $v.config.listFastLane }}
+- name: LIST_FAST_LANE
+  value: {{ $v.config.listFastLane | toString | quote }}
+{{- end }}
 {{- with $v.config.shutdownTimeout }}
 - name: SHUTDOWN_TIMEOUT
   value: {{ . | quote }}
