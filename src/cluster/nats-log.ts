@@ -45,8 +45,11 @@ export interface NatsLog {
   close(): Promise<void>;
 }
 
-/** Most bytes of log entries one pull asks for (the client pulls again at 75 %). */
-const CONSUME_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Log entries one pull asks for (the client pulls again at 75 %). At most 900 KiB each
+ * (cluster/index.ts), 48 of them stay under nats-server's per-client max_pending (64 MiB).
+ */
+const CONSUME_MAX_MESSAGES = 48;
 
 /** Retention of the stream: the history, the replay horizon and a margin (issue 14 item 1). */
 export function streamMaxAgeSec(c: Pick<ServeConfig, "windowSec" | "historyBuckets" | "replayHorizonSec">): number {
@@ -124,10 +127,12 @@ export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLo
         c.clusterStream,
         fromSeq <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq },
       );
-      // Bounded in bytes as well as messages: a log entry can be ~900 KiB, and 512 of them pulled
-      // at once while a replica replays a backlog exceed the server's max_pending (64 MiB), which
-      // then cuts the connection as a slow consumer, again and again, and the replay never ends.
-      const messages = await consumer.consume({ max_bytes: CONSUME_MAX_BYTES });
+      // Bounded so that a pull fits the server's max_pending: 512 entries of ~900 KiB pulled at
+      // once while a replica replays a backlog exceed it (64 MiB), and the server then cuts the
+      // connection as a slow consumer, again and again. Not by max_bytes: with it, nats.js also
+      // caps a pull at 100 messages and its byte accounting goes stale when the server ends a pull
+      // at that count, so a live tail stalled until the pull expired (30 s behind the log).
+      const messages = await consumer.consume({ max_messages: CONSUME_MAX_MESSAGES });
       return {
         async *[Symbol.asyncIterator]() {
           for await (const m of messages) yield { seq: m.seq, data: m.data, pending: m.info.pending };
