@@ -18,6 +18,7 @@ import { createIngestFastLane } from "./ingest-fast-lane.js";
 import { createRpcListener } from "./listener.js";
 import { createStreamFastLane } from "./stream-fast-lane.js";
 import { createListFastLane } from "./list-fast-lane.js";
+import type { AuthorizeHeaders } from "./fast-lane-call.js";
 import { loadTlsMaterial, tlsServerOptions, watchTlsFiles } from "./tls.js";
 import { periodicSnapshots, restoreSnapshotFile, writeSnapshotFile } from "./snapshot-file.js";
 import { createMetricsServer } from "./metrics-http.js";
@@ -152,27 +153,17 @@ export function createTributaryServer(config: ServeConfig, deps: ServerDeps): Tr
           sink: cluster?.sink,
         })
       : undefined;
-  const streamLane = config.streamFastLane && servesQueries
-    ? createStreamFastLane({
-        aggregator,
-        hub: streams,
-        log: log.child({ module: "stream" }),
-        maxMessageBytes: config.maxMessageBytes,
-        shutdownSignal: shutdown.signal,
-        authorize: (headers, socket) => auth.authorizeHeaders(headers, socket),
-      })
-    : undefined;
+  // What the query lanes (Stream, List) share.
+  const queryLane = {
+    aggregator,
+    maxMessageBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+    authorize: ((headers, socket) => auth.authorizeHeaders(headers, socket)) satisfies AuthorizeHeaders,
+  };
+  const streamLane =
+    config.streamFastLane && servesQueries ? createStreamFastLane({ ...queryLane, hub: streams, log: log.child({ module: "stream" }) }) : undefined;
   const listLane =
-    config.listFastLane && servesQueries
-      ? createListFastLane({
-          aggregator,
-          history: historyRef,
-          log: log.child({ module: "list" }),
-          maxMessageBytes: config.maxMessageBytes,
-          shutdownSignal: shutdown.signal,
-          authorize: (headers, socket) => auth.authorizeHeaders(headers, socket),
-        })
-      : undefined;
+    config.listFastLane && servesQueries ? createListFastLane({ ...queryLane, history: historyRef, log: log.child({ module: "list" }) }) : undefined;
   // The listener takes one raw-stream hook: each lane declines what it does not serve.
   const lanes = [ingestLane, streamLane, listLane].filter((l) => l !== undefined);
   const fastLane =

@@ -6,7 +6,7 @@ import { SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
 import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
-import { encodeGrpcMessage, GRPC_OK, HEADER_BYTES, isGrpcProto, parseGrpcTimeout, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
+import { encodeGrpcMessage, GRPC_OK, HEADER_BYTES, isGrpcCallTo, parseGrpcTimeout, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
 import { normalizeIp } from "./peer.js";
 
 export { parseGrpcTimeout } from "./grpc-frames.js";
@@ -60,8 +60,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
   const { aggregator, metrics, log } = deps;
 
   return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
-    if (headers[":path"] !== CONNECT_PATH || headers[":method"] !== "POST") return false;
-    if (!isGrpcProto(headers["content-type"])) return false;
+    if (!isGrpcCallTo(headers, CONNECT_PATH)) return false;
     serve(stream, headers);
     return true;
   };

@@ -1,14 +1,13 @@
-import * as http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type * as http2 from "node:http2";
+import { Code } from "@connectrpc/connect";
 import type { Aggregator } from "../aggregator/aggregator.js";
-import { ANONYMOUS, AuthError, type CallAuth } from "../auth/index.js";
+import type { CallAuth } from "../auth/index.js";
 import { FlowListRequestSchema, type FlowListRequest } from "../gen/goldmane/api_pb.js";
 import type { Logger } from "../observability/logger.js";
 import { AnswerBuffer } from "./answer-buffer.js";
+import { acceptCall, cutOffAfterStatus, decodeRequest, readRequestMessage, statusOf, type AuthorizeHeaders } from "./fast-lane-call.js";
 import { listEncoder, RESOLUTION_HEADER, type EncodedList, type HistoryRef } from "./flows-list.js";
-import { CallError, GRPC_OK, HEADER_BYTES, isGrpcProto, parseGrpcTimeout, readRequestMessage, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
-import { fromBinaryLenient } from "./lenient-routes.js";
-import { toConnectError } from "./parse-request.js";
+import { GRPC_OK, HEADER_BYTES, isGrpcCallTo, parseGrpcTimeout, respondTrailersOnly } from "./grpc-frames.js";
 
 /** The one method the List lane serves. */
 export const LIST_PATH = "/goldmane.Flows/List";
@@ -20,8 +19,8 @@ export interface ListFastLaneDeps {
   maxMessageBytes: number;
   /** Aborted when the server shuts down: a call not yet answered ends with UNAVAILABLE. */
   shutdownSignal: AbortSignal;
-  /** Decides the call from its raw headers as the Connect interceptor does (see stream-fast-lane.ts). */
-  authorize?: (headers: http2.IncomingHttpHeaders, socket: http2.ServerHttp2Session["socket"] | undefined) => CallAuth;
+  /** Decides the call from its raw headers as the Connect interceptor does; absent = anonymous. */
+  authorize?: AuthorizeHeaders;
 }
 
 /** A List answer as the lane writes it. */
@@ -82,30 +81,15 @@ export function createListFastLane(deps: ListFastLaneDeps) {
   const answers = listAnswers(deps.aggregator, deps.history);
 
   return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
-    if (headers[":path"] !== LIST_PATH || headers[":method"] !== "POST") return false;
-    if (!isGrpcProto(headers["content-type"])) return false;
+    if (!isGrpcCallTo(headers, LIST_PATH)) return false;
     serve(stream, headers);
     return true;
   };
 
   function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const encoding = (headers["grpc-encoding"] as string | undefined) ?? "identity";
-    if (encoding !== "identity" && encoding !== "gzip") {
-      refuseEncoding(stream, encoding);
-      return;
-    }
-    let auth: CallAuth;
-    try {
-      auth = deps.authorize ? deps.authorize(headers, stream.session?.socket) : ANONYMOUS;
-    } catch (e) {
-      if (e instanceof AuthError) {
-        respondTrailersOnly(stream, e.code, e.message);
-      } else {
-        log.error({ err: e }, "fast-lane list authorisation failed");
-        respondTrailersOnly(stream, Code.Internal, "internal error");
-      }
-      return;
-    }
+    const call = acceptCall(stream, headers, deps.authorize, log, "list");
+    if (call === undefined) return;
+    const { encoding, auth } = call;
     let finished = false;
     let timer: NodeJS.Timeout | undefined;
     const onShutdown = () => end(Code.Unavailable, "server is shutting down");
@@ -120,28 +104,20 @@ export function createListFastLane(deps: ListFastLaneDeps) {
       cleanup();
       if (stream.destroyed || stream.closed) return;
       respondTrailersOnly(stream, code, message);
-      // A client that goes on sending after its status (a request never completed) cannot hold
-      // the stream: it is reset after a grace period.
-      const cutoff = setTimeout(() => {
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      }, deps.shutdownSignal.aborted ? 100 : 5000);
-      cutoff.unref();
-      stream.once("close", () => clearTimeout(cutoff));
+      // E.g. a request never completed: the client may still be sending.
+      cutOffAfterStatus(stream, deps.shutdownSignal.aborted);
     }
     const fail = (e: unknown) => {
       // Query errors, the history being unreachable (UNAVAILABLE): as the Connect method maps them.
-      e = toConnectError(e);
-      if (e instanceof ConnectError) return end(e.code, e.rawMessage);
-      if (e instanceof CallError || e instanceof AuthError) return end(e.code, e.message);
+      const status = statusOf(e);
+      if (status) return end(status.code, status.message);
       log.error({ err: e }, "fast-lane list failed");
       end(Code.Internal, "internal error");
     };
     function answer(a: ListFrame): void {
-      if (finished || stream.destroyed || stream.closed) {
-        cleanup();
-        return answers.done(a);
-      }
+      const gone = finished || stream.destroyed || stream.closed;
       cleanup();
+      if (gone) return answers.done(a);
       stream.respond(
         { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "gzip,identity", [RESOLUTION_HEADER]: String(a.resolutionSec) },
         { waitForTrailers: true },
@@ -172,14 +148,7 @@ export function createListFastLane(deps: ListFastLaneDeps) {
       { encoding, maxBytes: deps.maxMessageBytes, kind: "unary", ended: () => finished },
       (payload) => {
         try {
-          // Both PolicyMatch encodings (v3.32 StringMatch, v3.30/v3.31 strings), as on the Connect path.
-          let req: FlowListRequest;
-          try {
-            req = fromBinaryLenient(FlowListRequestSchema, payload);
-          } catch (e) {
-            throw e instanceof ConnectError ? e : new CallError(Code.InvalidArgument, `cannot decode goldmane.FlowListRequest: ${(e as Error).message}`);
-          }
-          const r = answers.answer(req, auth);
+          const r = answers.answer(decodeRequest(FlowListRequestSchema, payload), auth);
           if (r instanceof Promise) r.then(answer, fail);
           else answer(r);
         } catch (e) {

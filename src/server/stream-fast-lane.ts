@@ -1,17 +1,16 @@
-import * as http2 from "node:http2";
+import type * as http2 from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
-import { fromBinaryLenient } from "./lenient-routes.js";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { Aggregator } from "../aggregator/aggregator.js";
-import { ANONYMOUS, AuthError, withScope, type CallAuth } from "../auth/index.js";
+import { withScope } from "../auth/index.js";
 import { FlowResultSchema, FlowStreamRequestSchema, type FlowResult, type FlowStreamRequest } from "../gen/goldmane/api_pb.js";
 import type { Logger } from "../observability/logger.js";
-import { QueryError } from "../query/errors.js";
 import { StreamEndedError, type StreamHub, type StreamSubscription } from "../stream/index.js";
 import { parseStreamRequest } from "./flows-stream.js";
 import { queryContext } from "./flows-list.js";
-import { CallError, GRPC_OK, encodeGrpcMessage, grpcFrame, isGrpcProto, parseGrpcTimeout, readRequestMessage, refuseEncoding, respondTrailersOnly } from "./grpc-frames.js";
-import { filterSpec, toConnectError } from "./parse-request.js";
+import { acceptCall, cutOffAfterStatus, decodeRequest, readRequestMessage, statusOf, type AuthorizeHeaders } from "./fast-lane-call.js";
+import { GRPC_OK, encodeGrpcMessage, grpcFrame, isGrpcCallTo, parseGrpcTimeout, respondTrailersOnly } from "./grpc-frames.js";
+import { filterSpec } from "./parse-request.js";
 
 /** The one method the stream fast lane serves. */
 export const STREAM_PATH = "/goldmane.Flows/Stream";
@@ -25,9 +24,9 @@ export interface StreamFastLaneDeps {
   shutdownSignal: AbortSignal;
   /**
    * Decides the call from its raw headers as the Connect interceptor decides a Connect call
-   * (Auth.authorizeHeaders); throws an {@link AuthError} to refuse it. Absent = anonymous.
+   * (Auth.authorizeHeaders); throws an AuthError to refuse it. Absent = anonymous.
    */
-  authorize?: (headers: http2.IncomingHttpHeaders, socket: http2.ServerHttp2Session["socket"] | undefined) => CallAuth;
+  authorize?: AuthorizeHeaders;
 }
 
 /**
@@ -71,30 +70,15 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
   deps.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
 
   return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
-    if (headers[":path"] !== STREAM_PATH || headers[":method"] !== "POST") return false;
-    if (!isGrpcProto(headers["content-type"])) return false;
+    if (!isGrpcCallTo(headers, STREAM_PATH)) return false;
     serve(stream, headers);
     return true;
   };
 
   function serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const encoding = (headers["grpc-encoding"] as string | undefined) ?? "identity";
-    if (encoding !== "identity" && encoding !== "gzip") {
-      refuseEncoding(stream, encoding);
-      return;
-    }
-    let auth: CallAuth;
-    try {
-      auth = deps.authorize ? deps.authorize(headers, stream.session?.socket) : ANONYMOUS;
-    } catch (e) {
-      if (e instanceof AuthError) {
-        respondTrailersOnly(stream, e.code, e.message);
-      } else {
-        log.error({ err: e }, "fast-lane stream authorisation failed");
-        respondTrailersOnly(stream, Code.Internal, "internal error");
-      }
-      return;
-    }
+    const call = acceptCall(stream, headers, deps.authorize, log, "stream");
+    if (call === undefined) return;
+    const { encoding, auth } = call;
     if (deps.shutdownSignal.aborted) {
       respondTrailersOnly(stream, Code.Unavailable, "server is shutting down");
       return;
@@ -129,23 +113,13 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
         stream.once("wantTrailers", () => stream.sendTrailers(trailers));
         stream.end();
       }
-      // A client that neither half-closes nor reads what is still buffered cannot hold the
-      // stream: it is cut off after a grace period.
-      const cutoff = setTimeout(
-        () => {
-          if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-        },
-        deps.shutdownSignal.aborted ? 100 : 5000,
-      );
-      cutoff.unref();
-      stream.once("close", () => clearTimeout(cutoff));
+      cutOffAfterStatus(stream, deps.shutdownSignal.aborted);
     }
 
     const fail = (e: unknown) => {
       if (e instanceof StreamEndedError) return finish(e.reason === "closed" ? Code.Unavailable : Code.ResourceExhausted, e.message);
-      if (e instanceof QueryError) e = toConnectError(e);
-      if (e instanceof ConnectError) return finish(e.code, e.rawMessage);
-      if (e instanceof CallError || e instanceof AuthError) return finish(e.code, e.message);
+      const status = statusOf(e);
+      if (status) return finish(status.code, status.message);
       log.error({ err: e }, "fast-lane stream failed");
       finish(Code.Internal, "internal error");
     };
@@ -172,10 +146,9 @@ export function createStreamFastLane(deps: StreamFastLaneDeps) {
       (payload) => {
         let req: FlowStreamRequest;
         try {
-          // Both PolicyMatch encodings (v3.32 StringMatch, v3.30/v3.31 strings), as on the Connect path.
-          req = fromBinaryLenient(FlowStreamRequestSchema, payload);
+          req = decodeRequest(FlowStreamRequestSchema, payload);
         } catch (e) {
-          return fail(e instanceof ConnectError ? e : new CallError(Code.InvalidArgument, `cannot decode goldmane.FlowStreamRequest: ${(e as Error).message}`));
+          return fail(e);
         }
         start(req);
       },

@@ -161,15 +161,14 @@ export class FlowStore {
       this.memoHigh = 0;
     }
     // The scanner reads the signature as one flat string (flow-update-scan.ts): kept as it is.
-    const flat = signature;
-    let e = this.encodedFlows.get(flat);
+    let e = this.encodedFlows.get(signature);
     if (e === undefined) {
       e = this.memoFree.pop();
       if (e === undefined) {
         if (this.memoHigh === this.memoSlot.length) this.growMemo();
         e = this.memoHigh++;
       }
-      this.encodedFlows.set(flat, e);
+      this.encodedFlows.set(signature, e);
     }
     this.memoSlot[e] = slot;
     this.memoId[e] = this.keys.ids[slot]!;

@@ -1,15 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { KeyObject } from "node:crypto";
-import * as fs from "node:fs";
 import * as http2 from "node:http2";
-import * as os from "node:os";
-import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { encodeToken, generateP256Key, issueToken, SESSION_HEADER, type TokenClaims } from "../../src/auth/index.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { SESSION_HEADER } from "../../src/auth/index.js";
 import { FlowListRequestSchema, FlowListResultSchema, FlowUpdateSchema, MatchType, SortBy, type FlowUpdate } from "../../src/gen/goldmane/api_pb.js";
 import { Verb } from "../../src/gen/tributary/session/v1/session_pb.js";
 import { grpcFrame, rawConnect } from "../helpers/raw-grpc.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { useTokenIssuer } from "../helpers/token-issuer.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 
 // The gRPC Flows.List lane (LIST_FAST_LANE, DESIGN §5), on raw HTTP/2 so the tests see the exact
@@ -182,18 +179,11 @@ describe("gRPC Flows.List lane", () => {
 });
 
 describe("gRPC Flows.List lane with AUTH_MODE=token", () => {
-  let dir: string;
-  let key: KeyObject;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-list-auth-"));
-    key = generateP256Key();
-    fs.writeFileSync(path.join(dir, "issuer.pem"), key.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const token = (claims: Partial<TokenClaims> & { verb: Verb }) => Buffer.from(encodeToken(issueToken(key, { owner: "test", ttlSec: 600, ...claims }, T0))).toString("base64");
+  const issuer = useTokenIssuer(T0);
+  const token = issuer.token;
 
   it("UNAUTHENTICATED without a token, PERMISSION_DENIED for a wrong verb or an out-of-scope filter; a scoped token sees its flows", async () => {
-    const t = await start({ AUTH_MODE: "token", AUTH_ISSUER_KEY_PATH: path.join(dir, "issuer.pem") });
+    const t = await start(issuer.env());
     const pair = (s: string, d: string, at: number) => wireUpdate(at, { sourceName: `${s}-${d}`, sourceNamespace: s, destNamespace: d });
     await ingest(t, [pair("a", "a", T0 - 5), pair("c", "c", T0 - 4), pair("c", "a", T0 - 3)], { [SESSION_HEADER]: token({ verb: Verb.INGEST, node: "n" }) });
     const none = await rawList(t.port, [requestFrame()]);

@@ -1,15 +1,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { KeyObject } from "node:crypto";
-import * as fs from "node:fs";
 import * as http2 from "node:http2";
-import * as os from "node:os";
-import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { encodeToken, generateP256Key, issueToken, SESSION_HEADER, type TokenClaims } from "../../src/auth/index.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { SESSION_HEADER } from "../../src/auth/index.js";
 import { FlowResultSchema, FlowStreamRequestSchema, FlowUpdateSchema, MatchType, type FlowUpdate } from "../../src/gen/goldmane/api_pb.js";
 import { Verb } from "../../src/gen/tributary/session/v1/session_pb.js";
 import { grpcFrame, rawConnect } from "../helpers/raw-grpc.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
+import { useTokenIssuer } from "../helpers/token-issuer.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 
 // Fast-lane specifics of gRPC Flows.Stream (STREAM_FAST_LANE, DESIGN §5), on raw HTTP/2 so the
@@ -221,16 +218,9 @@ describe("gRPC Flows.Stream fast lane", () => {
 });
 
 describe("gRPC Flows.Stream fast lane with AUTH_MODE=token", () => {
-  let dir: string;
-  let key: KeyObject;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-stream-auth-"));
-    key = generateP256Key();
-    fs.writeFileSync(path.join(dir, "issuer.pem"), key.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const token = (claims: Partial<TokenClaims> & { verb: Verb }) => Buffer.from(encodeToken(issueToken(key, { owner: "test", ttlSec: 600, ...claims }, T0))).toString("base64");
-  const authed = () => start({ AUTH_MODE: "token", AUTH_ISSUER_KEY_PATH: path.join(dir, "issuer.pem") });
+  const issuer = useTokenIssuer(T0);
+  const token = issuer.token;
+  const authed = () => start(issuer.env());
 
   it("refuses a call without a token with UNAUTHENTICATED and a wrong verb with PERMISSION_DENIED", async () => {
     const t = await authed();
