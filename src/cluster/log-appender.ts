@@ -1,4 +1,4 @@
-import { SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
+import { SinkCommit, SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
 import { decodeFlowUpdate } from "../model/flow-update-decoder.js";
 import { scanFlowUpdate } from "../model/flow-update-scan.js";
 import type { Logger } from "../observability/logger.js";
@@ -39,19 +39,11 @@ export interface LogAppender extends IngestSink {
   stop(): Promise<void>;
 }
 
-interface Batch {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
-const noop = () => undefined;
-
 /**
  * Collects updates from every connection into one batch for at most `batchDelayMs` or
- * `batchMax` updates, publishes it as one log entry, and settles the batch's promise with
+ * `batchMax` updates, publishes it as one log entry, and settles the batch's commit with
  * JetStream's acknowledgement: receipts are released only then (issue 14 item 1). A failed or
- * timed-out publish rejects the batch with SinkError("unavailable") and marks the log down:
+ * timed-out publish fails the batch with SinkError("unavailable") and marks the log down:
  * while down, updates are refused at once (their calls end with UNAVAILABLE and agents replay
  * elsewhere or later) and readiness is 503; the periodic time mark probes the log and brings it
  * back up. An update whose delivery is unknown (a timeout after the server stored it) may be in
@@ -61,7 +53,7 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
   const { metrics, log } = deps;
   const nowMs = deps.nowMs ?? Date.now;
   const writer = new LogBatchWriter();
-  let batch: Batch | null = null;
+  let batch: SinkCommit | null = null;
   let timer: NodeJS.Timeout | null = null;
   let immediate: NodeJS.Immediate | null = null;
   let healthy = false;
@@ -71,8 +63,7 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
   let tickInFlight = false;
   let stopped = false;
   const inFlight = new Set<Promise<unknown>>();
-  const refused = Promise.reject(new SinkError("unavailable", "the flow log (NATS JetStream) is unavailable"));
-  refused.catch(noop);
+  const refused = SinkCommit.failed(new SinkError("unavailable", "the flow log (NATS JetStream) is unavailable"));
 
   const setHealthy = (ok: boolean, why?: unknown) => {
     if (ok === healthy) return;
@@ -82,17 +73,6 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
     else log.warn({ err: why instanceof Error ? why.message : String(why) }, "flow log unreachable: ingest calls end with UNAVAILABLE until it is back");
   };
   metrics.logUp.set(0);
-
-  const newBatch = (): Batch => {
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(noop);
-    return { promise, resolve, reject };
-  };
 
   /** Publishes `entry`; resolves with its sequence, rejects on failure (and marks the log down). */
   const publish = (entry: Buffer): Promise<number> => {
@@ -132,9 +112,9 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
       () => {
         metrics.appendLatency.observe((performance.now() - t0) / 1000);
         metrics.appendedUpdates.inc(n);
-        b.resolve();
+        b.settle();
       },
-      (err: unknown) => b.reject(new SinkError("unavailable", `the flow log did not acknowledge the update: ${err instanceof Error ? err.message : String(err)}`)),
+      (err: unknown) => b.settle(new SinkError("unavailable", `the flow log did not acknowledge the update: ${err instanceof Error ? err.message : String(err)}`)),
     );
   };
 
@@ -159,7 +139,7 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
     encoded(bytes, start, end, node) {
       // Reject what the replicas could not decode now, while the agent can still be told
       // (INVALID_ARGUMENT): the scan walks the framing; only unusual encodings get a full decode.
-      if (scanFlowUpdate(bytes, start, end) === "complex") decodeFlowUpdate(bytes, start, end);
+      if (scanFlowUpdate(bytes, start, end, false) === "complex") decodeFlowUpdate(bytes, start, end);
       if (end - start + 64 > opts.batchMaxBytes) {
         throw new SinkError("too_large", `update of ${end - start} bytes exceeds the log's limit of ${opts.batchMaxBytes - 64} bytes`);
       }
@@ -169,14 +149,14 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
       }
       if (batch !== null && writer.bodyBytes + (end - start) + 6 > opts.batchMaxBytes) seal();
       if (batch === null) {
-        batch = newBatch();
+        batch = new SinkCommit();
         if (opts.batchDelayMs > 0) timer = setTimeout(seal, opts.batchDelayMs);
         else immediate = setImmediate(seal);
       }
       writer.add(node, bytes, start, end);
       const b = batch;
       if (writer.count >= opts.batchMax) seal();
-      return b.promise;
+      return b;
     },
     start() {
       tick();

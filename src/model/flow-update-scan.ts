@@ -104,9 +104,11 @@ const state = new Uint8Array(COUNTERS);
 
 /**
  * Scans `bytes[start, end)`. Throws {@link DecodeError} for invalid encodings (the full decoder
- * would throw the same way).
+ * would throw the same way). `withSignature` false only checks the framing (an ingest replica
+ * validates what it appends to the log and never looks the signature up): SCANNED then keeps the
+ * numbers and an empty signature.
  */
-export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): ScanResult {
+export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number, withSignature = true): ScanResult {
   r.reset(bytes, start);
   let flowStart = -1;
   let flowEnd = -1;
@@ -185,6 +187,13 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
     else if (state[i] === 2) problem = "counter_too_large";
   }
   if (problem === null && (Number.isNaN(startSec) || Number.isNaN(endSec))) problem = "invalid_number";
+  SCANNED.startSec = startSec;
+  SCANNED.endSec = endSec;
+  SCANNED.problem = problem;
+  if (!withSignature) {
+    SCANNED.signature = "";
+    return "scanned";
+  }
   // Key length and source-label length first (4 bytes each), so equal signatures are equal parts.
   const keyLen = keyEnd - keyStart;
   const total = 8 + keyLen + srcRun.bytes + dstRun.bytes;
@@ -195,8 +204,5 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number): S
   at = srcRun.copyTo(sigBuf, at);
   at = dstRun.copyTo(sigBuf, at);
   SCANNED.signature = sigBuf.latin1Slice(0, at);
-  SCANNED.startSec = startSec;
-  SCANNED.endSec = endSec;
-  SCANNED.problem = problem;
   return "scanned";
 }

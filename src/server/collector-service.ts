@@ -75,11 +75,11 @@ export function collectorService(deps: CollectorDeps): Partial<ServiceImpl<typeo
   return {
     async *connect(updates, ctx) {
       const node = nodeOf(ctx);
-      const received = deps.metrics.collectorReceived.labels(node || "unknown");
+      const received = deps.metrics.receivedFrom(node);
       deps.metrics.collectorClients.inc();
       try {
         for await (const update of untilAborted(updates, ctx.signal)) {
-          received.inc();
+          received.n++;
           if (deps.sink) await appendUpdate(deps.sink, update, node);
           else ingestUpdate(deps, update, node);
           yield RECEIPT;

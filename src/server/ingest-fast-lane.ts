@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import * as zlib from "node:zlib";
 import { Code } from "@connectrpc/connect";
 import { AuthError } from "../auth/index.js";
-import { SinkError, type IngestSink } from "../aggregator/ingest-sink.js";
+import { SinkError, type IngestSink, type SinkCommit } from "../aggregator/ingest-sink.js";
 import { DecodeError } from "../model/flow-update-decoder.js";
 import type { Logger } from "../observability/logger.js";
 import type { CollectorDeps } from "./collector-service.js";
@@ -133,7 +133,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
       throw e;
     }
 
-    const received = metrics.collectorReceived.labels(node || "unknown");
+    const received = metrics.receivedFrom(node);
     metrics.collectorClients.inc();
     counted = true;
     if (deps.shutdownSignal.aborted) {
@@ -154,10 +154,14 @@ export function createIngestFastLane(deps: FastLaneDeps) {
     headersSent = true;
 
     const sink = deps.sink;
-    /** The sink's promises for the chunk being read (usually one batch); cluster mode only. */
-    let commits: Promise<void>[] = [];
-    /** Set while a chunk's receipts wait for the log: the stream is paused meanwhile. */
-    let waiting: Promise<void> | null = null;
+    /** The sink's commits for the chunk being read (usually one batch); cluster mode only. */
+    let commits: SinkCommit[] = [];
+    /** True while a chunk's receipts wait for the log; input that arrives meanwhile is held. */
+    let waiting = false;
+    /** True while the client is not reading its receipts: its input waits for 'drain'. */
+    let draining = false;
+    /** Runs once the receipts being waited for are out (the status follows the last receipts). */
+    let afterWait: (() => void) | null = null;
 
     const ingest = (bytes: Uint8Array, start: number, end: number) => {
       if (sink) {
@@ -177,38 +181,56 @@ export function createIngestFastLane(deps: FastLaneDeps) {
       }
     };
 
+    const resumeReading = () => {
+      if (!waiting && !draining && !finished && stream.isPaused()) stream.resume();
+    };
+
     /**
      * Receipts for `n` updates (then the error that stopped the chunk, if any). In cluster mode
-     * they wait until the log acknowledged every update of the chunk; nothing is read meanwhile.
+     * they wait until the log acknowledged every update of the chunk, and input that arrives
+     * meanwhile is held. A lock-step agent (Felix) sends nothing while it waits, so its stream is
+     * never paused: pausing and resuming every stream for every batch cost CPU per flow.
      */
     const release = (n: number, error: unknown) => {
       if (commits.length === 0) {
-        received.inc(n);
+        received.n += n;
         writeReceipts(n);
         if (error !== undefined) fail(error);
         return;
       }
       const batches = commits;
       commits = [];
-      stream.pause();
-      waiting = (batches.length === 1 ? batches[0]! : Promise.all(batches).then(() => undefined)).then(
-        () => {
-          waiting = null;
-          received.inc(n);
+      waiting = true;
+      let left = batches.length;
+      let failed = false;
+      const settled = (err: SinkError | undefined) => {
+        if (failed) return;
+        if (err) failed = true;
+        else if (--left > 0) return;
+        waiting = false;
+        if (err) fail(err);
+        else {
+          received.n += n;
           writeReceipts(n);
           if (error !== undefined) fail(error);
-          else if (!finished) stream.resume();
-        },
-        (e: unknown) => {
-          waiting = null;
-          fail(e instanceof SinkError ? e : new SinkError("unavailable", String(e)));
-        },
-      );
+          else resumeReading();
+        }
+        const after = afterWait;
+        afterWait = null;
+        after?.();
+      };
+      for (const b of batches) b.whenSettled(settled);
     };
 
     stream.on("data", (chunk: Buffer) => {
       // After the status was sent, the rest of the input is read and discarded.
       if (finished) return;
+      if (waiting) {
+        // A client that sends before its receipts came (pipelining): hold its input until then.
+        stream.pause();
+        stream.unshift(chunk);
+        return;
+      }
       let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
       pending = null;
       let pos = 0;
@@ -259,8 +281,12 @@ export function createIngestFastLane(deps: FastLaneDeps) {
       }
       if (!ok) {
         // The client is not reading its receipts: stop reading its updates until it does.
+        draining = true;
         stream.pause();
-        stream.once("drain", () => stream.resume());
+        stream.once("drain", () => {
+          draining = false;
+          resumeReading();
+        });
       }
     }
 
@@ -270,7 +296,7 @@ export function createIngestFastLane(deps: FastLaneDeps) {
         else finish(GRPC_OK);
       };
       // The last receipts may still wait for the log: the status follows them.
-      if (waiting) void waiting.then(end);
+      if (waiting) afterWait = end;
       else end();
     });
     stream.on("close", cleanup);

@@ -131,6 +131,21 @@ describe("cluster mode, one nats-server, two replicas of role all", () => {
     for (const x of after.slice(1)) expect(x.list.equals(after[0]!.list)).toBe(true);
   }, 60_000);
 
+  it("a client that pipelines (sends without waiting for receipts) gets every receipt, in order, and every update once", async () => {
+    // 600 updates written at once, each its own DATA frame: they arrive in many chunks while the
+    // first chunk's receipts wait for the log, and the fast lane holds that input until then.
+    const start = Math.floor(Date.now() / 1000 / W) * W - W;
+    const before = await replicaAnswers(replicas[0]!.baseUrl);
+    const r = await rawConnect(replicas[0]!.port, agentFrames(700, 600, start), {}, { localAddress: "127.0.9.11" });
+    expect(r.status).toBe(0);
+    expect(r.messages).toBe(600);
+    await settled(replicas);
+    const after = await Promise.all(replicas.map((x) => replicaAnswers(x.baseUrl)));
+    expect(after[0]!.rows).toBe(before.rows + 600);
+    expect(after[0]!.packetsIn).toBe(before.packetsIn + 600);
+    for (const x of after.slice(1)) expect(x.list.equals(after[0]!.list)).toBe(true);
+  }, 60_000);
+
   it("with the log stopped, ingest ends with UNAVAILABLE and nothing is receipted; it recovers", async () => {
     const start = Math.floor(Date.now() / 1000 / W) * W - W;
     const before = await replicaAnswers(replicas[0]!.baseUrl);
