@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { AuthorizationError, connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { ConfigError } from "../config/parse.js";
 import type { ServeConfig } from "../config/serve-config.js";
@@ -97,8 +97,24 @@ export function natsConnectionOptions(c: NatsLogConfig): NodeConnectionOptions {
  * `CLUSTER_STREAM` on subject `<stream>.log`, file storage, `CLUSTER_STREAM_REPLICAS` copies,
  * limits retention by age ({@link streamMaxAgeSec}), oldest discarded.
  */
+/**
+ * Connects, waiting for the servers as long as it takes. A server that refuses the credentials is
+ * a configuration error (exit 2 with the variable to fix), not a transient one: nats.js gives up
+ * after the second refusal, and retrying would not change the answer.
+ */
+async function connectToLog(c: NatsLogConfig): Promise<NatsConnection> {
+  try {
+    return await connect(natsConnectionOptions(c));
+  } catch (e) {
+    if (!(e instanceof AuthorizationError)) throw e;
+    throw c.natsCredsPath
+      ? new ConfigError("NATS_CREDS_PATH", `the NATS server (${c.natsUrl}) refused the credentials in ${c.natsCredsPath}: ${e.message}`)
+      : new ConfigError("NATS_URL", `the NATS server (${c.natsUrl}) requires credentials (${e.message}): set NATS_CREDS_PATH to a .creds file`);
+  }
+}
+
 export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLog> {
-  const nc = await connect(natsConnectionOptions(c));
+  const nc = await connectToLog(c);
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: Math.max(2000, c.clusterAppendTimeoutMs) });
   const js = jetstream(nc, { timeout: c.clusterAppendTimeoutMs });
   const subject = `${c.clusterStream}.log`;

@@ -21,6 +21,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { FlowUpdateSchema } from "../../src/gen/goldmane/api_pb.js";
 import { LogBatchWriter } from "../../src/cluster/log-codec.js";
 import { makeTestPki } from "../helpers/certs.js";
+import { makeOperatorSetup } from "../helpers/nats-operator.js";
+import { runCli } from "../helpers/spawn.js";
 
 const W = 15;
 let nats: NatsServer;
@@ -247,6 +249,44 @@ describe("cluster mode over TLS to NATS (NATS_CA_PATH, NATS_CERT_PATH, NATS_KEY_
       await replica.close();
       await secure.stop();
       pki.cleanup();
+    }
+  }, 60_000);
+});
+
+describe("cluster mode with NATS_CREDS_PATH against an operator-mode nats-server (JWT + NKey accounts)", () => {
+  it("appends and applies as the account's user; refused credentials stop the start with exit 2 naming the variable", async () => {
+    const op = makeOperatorSetup();
+    const secured = await startNatsServer("operator", ["-c", op.configFile]);
+    const env = {
+      NATS_URL: secured.url,
+      CLUSTER_STREAM: "creds-it",
+      CLUSTER_SNAPSHOT_BUCKET: "creds-snaps",
+      CLUSTER_SNAPSHOT_INTERVAL: "0",
+      AGGREGATION_WINDOW: `${W}s`,
+    };
+    try {
+      const replica = await startTestServer({ ...env, NATS_CREDS_PATH: op.credsFile });
+      try {
+        await waitFor("the log to be up", async () => (await metricValue(replica.registry, "tributary_cluster_log_up")) === 1);
+        const start = Math.floor(Date.now() / 1000 / W) * W - W;
+        const r = await rawConnect(replica.port, agentFrames(800, 4, start), {}, { localAddress: "127.0.9.12" });
+        expect(r.status).toBe(0);
+        expect(r.messages).toBe(4);
+        await waitFor("the replica to apply its appends", async () => (await replicaAnswers(replica.baseUrl)).rows === 4);
+        expect(await metricValue(replica.registry, "tributary_cluster_appended_updates_total")).toBe(4);
+      } finally {
+        await replica.close();
+      }
+      // A user of an account this server does not know, and no credentials at all.
+      const stranger = runCli(["serve"], { PORT: "0", HEALTH_ENABLED: "false", HOST: "127.0.0.1", ...env, NATS_CREDS_PATH: op.strangerCredsFile });
+      expect((await stranger.exited).code).toBe(2);
+      expect(stranger.stderr()).toMatch(/invalid configuration: NATS_CREDS_PATH: the NATS server \(nats:\/\/127\.0\.0\.1:\d+\) refused the credentials in .*stranger\.creds: Authorization Violation/);
+      const none = runCli(["serve"], { PORT: "0", HEALTH_ENABLED: "false", HOST: "127.0.0.1", ...env });
+      expect((await none.exited).code).toBe(2);
+      expect(none.stderr()).toMatch(/invalid configuration: NATS_URL: the NATS server .* requires credentials .*set NATS_CREDS_PATH/);
+    } finally {
+      await secured.stop();
+      op.cleanup();
     }
   }, 60_000);
 });
