@@ -135,9 +135,10 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
 
   /**
    * The full decode of an encoding not seen before: validates the key, finds its canonical slot,
-   * and lets the memo remember the signature for the next time.
+   * and, when `remember` (SCANNED still holds this update's signature: nothing scans in between),
+   * lets the memo remember the signature for the next time.
    */
-  const ingestDecoded = (bytes: Uint8Array, start: number, end: number, node: string, signature: string | null) => {
+  const ingestDecoded = (bytes: Uint8Array, start: number, end: number, node: string, remember: boolean) => {
     const full = decodeFlowUpdate(bytes, start, end);
     if (!full.ok) return rejectAs(full.reason, node);
     tallies.received++;
@@ -150,7 +151,7 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
     const outcome = account(store.addToKey(slot, f.startSec, f.endSec, src, dst, f.counters, nodeId(node)), node, f.startSec);
     if (outcome === "stored" && f.sourceIps !== undefined) countIpsDropped(store.addIps(slot, f.startSec, f.sourceIps, f.destIps));
     // Remember only once the label sets are referenced by a window, so the memo stays valid.
-    if (signature !== null && outcome === "stored") store.rememberEncoded(signature, slot, src, dst);
+    if (remember && outcome === "stored") store.rememberEncoded(SCANNED.sigWords, SCANNED.sigLength, SCANNED.sigHash, slot, src, dst);
     return outcome;
   };
 
@@ -217,16 +218,16 @@ export function createAggregator(config: AggregatorConfig, deps: AggregatorDeps)
       const scan = scanFlowUpdate(bytes, start, end);
       if (scan === "scanned") {
         const s = SCANNED;
-        const memo = store.recallEncoded(s.signature);
+        const memo = store.recallEncoded(s.sigWords, s.sigLength, s.sigHash);
         if (memo !== undefined) {
           // A known encoding: its key and labels were validated when first decoded.
           if (s.problem !== null) return rejectAs(s.problem, node);
           tallies.received++;
           return account(store.addToKey(memo.slot, s.startSec, s.endSec, memo.src, memo.dst, s.counters, nodeId(node)), node, s.startSec);
         }
-        return ingestDecoded(bytes, start, end, node, s.signature);
+        return ingestDecoded(bytes, start, end, node, true);
       }
-      if (scan === "complex") return ingestDecoded(bytes, start, end, node, null);
+      if (scan === "complex") return ingestDecoded(bytes, start, end, node, false);
       return rejectAs(scan, node);
     },
     reject(reason, node) {

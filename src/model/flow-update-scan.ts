@@ -1,6 +1,7 @@
 import { COUNTERS } from "./flow.js";
 import type { MalformedReason } from "./convert.js";
 import { DecodeError, WireReader } from "./wire-reader.js";
+import { hashWords } from "./word-hash.js";
 
 /**
  * The first, cheap pass of fast-lane ingest: it walks a FlowUpdate's framing without decoding any
@@ -9,17 +10,21 @@ import { DecodeError, WireReader } from "./wire-reader.js";
  * over and over, so the aggregator looks the signature up in a memo and decodes the key and
  * labels (with the full decoder) only the first time it sees them.
  *
- * A signature is the latin1 image of the exact bytes (labels: every entry with its tag and
- * length), so equal signatures mean equal encodings. Different encodings of one key (field order, explicit
+ * A signature is the exact bytes (labels: every entry with its tag and length), so equal
+ * signatures mean equal encodings. Different encodings of one key (field order, explicit
  * defaults, unknown fields) just miss the memo and take the full decode, which maps them to the
  * same canonical key.
  */
 export interface ScannedFlow {
   /**
    * One exact signature of the parts that repeat: the FlowKey bytes and both label lists, with
-   * their lengths up front so no two splits of the bytes can give the same string.
+   * their lengths up front so no two splits of the bytes can give the same signature. Its
+   * `sigLength` bytes are in `sigWords`, zero-padded to whole 32-bit words (a view of the scanner's
+   * buffer: valid until the next scan), and `sigHash` is their {@link hashWords}.
    */
-  signature: string;
+  sigWords: Int32Array;
+  sigLength: number;
+  sigHash: number;
   startSec: number;
   endSec: number;
   /** The seven counters (valid only when `problem` is null). */
@@ -36,11 +41,13 @@ export interface ScannedFlow {
 export type ScanResult = "scanned" | "complex" | MalformedReason;
 
 /**
- * The result of the last "scanned" scan. Reused by every call so the hot path allocates nothing
- * but the signature string: read it before the next scan, never keep it.
+ * The result of the last "scanned" scan. Reused by every call so the hot path allocates nothing:
+ * read it before the next scan, never keep it.
  */
 export const SCANNED: ScannedFlow = {
-  signature: "",
+  sigWords: new Int32Array(0),
+  sigLength: 0,
+  sigHash: 0,
   startSec: 0,
   endSec: 0,
   counters: new Float64Array(COUNTERS),
@@ -93,10 +100,11 @@ function copyBytes(src: Uint8Array, start: number, stop: number, out: Buffer, at
 }
 
 /**
- * The signature's bytes are gathered here and read as one flat latin1 string: concatenated slices
- * made a rope that every memo lookup flattened again (a second copy, more garbage).
+ * The signature's bytes are gathered here: a buffer of its own (offset 0, so whole 32-bit words
+ * can be read through `sigWords`), never a string (storage/signature-memo.ts says why).
  */
-let sigBuf = Buffer.allocUnsafe(1024);
+let sigBuf = Buffer.from(new ArrayBuffer(1024));
+let sigWords = new Int32Array(sigBuf.buffer);
 
 const srcRun = new LabelRun();
 const dstRun = new LabelRun();
@@ -106,7 +114,7 @@ const state = new Uint8Array(COUNTERS);
  * Scans `bytes[start, end)`. Throws {@link DecodeError} for invalid encodings (the full decoder
  * would throw the same way). `withSignature` false only checks the framing (an ingest replica
  * validates what it appends to the log and never looks the signature up): SCANNED then keeps the
- * numbers and an empty signature.
+ * numbers and a signature of length 0.
  */
 export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number, withSignature = true): ScanResult {
   r.reset(bytes, start);
@@ -191,18 +199,25 @@ export function scanFlowUpdate(bytes: Uint8Array, start: number, end: number, wi
   SCANNED.endSec = endSec;
   SCANNED.problem = problem;
   if (!withSignature) {
-    SCANNED.signature = "";
+    SCANNED.sigLength = 0;
     return "scanned";
   }
   // Key length and source-label length first (4 bytes each), so equal signatures are equal parts.
   const keyLen = keyEnd - keyStart;
   const total = 8 + keyLen + srcRun.bytes + dstRun.bytes;
-  if (sigBuf.length < total) sigBuf = Buffer.allocUnsafe(Math.max(total, sigBuf.length * 2));
+  if (sigBuf.length < total + 4) {
+    sigBuf = Buffer.from(new ArrayBuffer(Math.max(total + 4, sigBuf.length * 2)));
+    sigWords = new Int32Array(sigBuf.buffer);
+  }
   sigBuf.writeUInt32LE(keyLen, 0);
   sigBuf.writeUInt32LE(srcRun.bytes, 4);
   let at = copyBytes(r.buf, keyStart, keyEnd, sigBuf, 8);
   at = srcRun.copyTo(sigBuf, at);
   at = dstRun.copyTo(sigBuf, at);
-  SCANNED.signature = sigBuf.latin1Slice(0, at);
+  const words = (at + 3) >>> 2;
+  while (at < words * 4) sigBuf[at++] = 0;
+  SCANNED.sigWords = sigWords;
+  SCANNED.sigLength = total;
+  SCANNED.sigHash = hashWords(sigWords, words, total);
   return "scanned";
 }

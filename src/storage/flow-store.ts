@@ -8,6 +8,7 @@ import { KeyTable } from "./key-table.js";
 import { EMPTY_LABELS, LabelSets } from "./label-sets.js";
 import { StringPool } from "./string-pool.js";
 import { grown } from "./grown.js";
+import { SignatureMemo } from "./signature-memo.js";
 
 /** Sizing of a {@link FlowStore}. */
 export interface FlowStoreOptions {
@@ -120,23 +121,24 @@ export class FlowStore {
    * Memo of the fast lane: the exact signature of an encoded key and its label lists → the key's
    * slot and label-set ids, so a repeat is stored without decoding anything. Entries carry the
    * key's id (a freed slot reused by another key invalidates them) and are checked against the
-   * label sets still alive. Cleared when it outgrows twice the key limit. An entry is an index
-   * into typed columns (no object per entry: issue 15).
+   * label sets still alive. Cleared when it outgrows twice the key limit. An entry is a number of
+   * the {@link SignatureMemo} indexing typed columns (no object or string per entry: issue 15).
    */
-  private readonly encodedFlows = new Map<string, number>();
+  private readonly signatures = new SignatureMemo();
   private memoSlot = new Int32Array(0);
   private memoId = new Float64Array(0);
   private memoSrc = new Int32Array(0);
   private memoDst = new Int32Array(0);
-  private memoFree: number[] = [];
-  private memoHigh = 0;
   /** What {@link recallEncoded} returns: valid until the next call. */
   private readonly recalled = { slot: 0, id: 0, src: 0, dst: 0 };
 
-  /** The memo entry of a signature, if everything it points to is still alive (valid until the next call). */
-  recallEncoded(signature: string): EncodedFlowMemo | undefined {
-    const e = this.encodedFlows.get(signature);
-    if (e === undefined) return undefined;
+  /**
+   * The memo entry of a signature (`length` bytes in `words`, hashed to `hash`: the scanner's
+   * SCANNED fields), if everything it points to is still alive (valid until the next call).
+   */
+  recallEncoded(words: Int32Array, length: number, hash: number): EncodedFlowMemo | undefined {
+    const e = this.signatures.find(words, length, hash);
+    if (e < 0) return undefined;
     const slot = this.memoSlot[e]!;
     const src = this.memoSrc[e]!;
     const dst = this.memoDst[e]!;
@@ -148,28 +150,17 @@ export class FlowStore {
       m.dst = dst;
       return m;
     }
-    this.encodedFlows.delete(signature);
-    this.memoFree.push(e);
+    this.signatures.delete(e);
     return undefined;
   }
 
   /** Remembers what a signature resolved to (after the full decode). */
-  rememberEncoded(signature: string, slot: number, src: number, dst: number): void {
-    if (this.encodedFlows.size >= 2 * this.options.maxKeys + 1024) {
-      this.encodedFlows.clear();
-      this.memoFree = [];
-      this.memoHigh = 0;
-    }
-    // The scanner reads the signature as one flat string (flow-update-scan.ts): kept as it is.
-    let e = this.encodedFlows.get(signature);
-    if (e === undefined) {
-      e = this.memoFree.pop();
-      if (e === undefined) {
-        if (this.memoHigh === this.memoSlot.length) this.growMemo();
-        e = this.memoHigh++;
-      }
-      this.encodedFlows.set(signature, e);
-    }
+  rememberEncoded(words: Int32Array, length: number, hash: number, slot: number, src: number, dst: number): void {
+    if (this.signatures.size >= 2 * this.options.maxKeys + 1024) this.signatures.clear();
+    let e = this.signatures.find(words, length, hash);
+    if (e < 0) e = this.signatures.insert(words, length, hash);
+    if (e < 0) return;
+    if (e >= this.memoSlot.length) this.growMemo();
     this.memoSlot[e] = slot;
     this.memoId[e] = this.keys.ids[slot]!;
     this.memoSrc[e] = src;
@@ -177,7 +168,7 @@ export class FlowStore {
   }
 
   private growMemo(): void {
-    const cap = Math.max(1024, this.memoSlot.length * 2);
+    const cap = this.signatures.entryCapacity;
     this.memoSlot = grown(this.memoSlot, cap);
     this.memoSrc = grown(this.memoSrc, cap);
     this.memoDst = grown(this.memoDst, cap);

@@ -204,24 +204,29 @@ export async function benchCluster(o: ClusterBenchOptions = { agents: 1000, seco
       note: `${g.usPerFlow.server!.toFixed(1)} µs ingest CPU/flow + ${g.usPerFlow.nats!.toFixed(1)} µs nats-server; p99 ${g.p99.toFixed(1)} ms`,
     });
 
-    // Paced at 20 000 flows/s: the receipt latency the log adds.
-    const paced: Record<string, LoadResult[]> = { single: [], ingest: [] };
-    for (let i = 0; i < o.repeats; i++) {
-      paced.single!.push(await felixLoad([single.port], o.agents, o.seconds, 20_000));
-      paced.ingest!.push(await felixLoad([ingestA.port], o.agents, o.seconds, 20_000));
+    // Paced: the receipt latency the log adds, at the goal's 20 000 flows/s and at 5 000 flows/s.
+    // On this machine 20 000/s saturates both cores (the load generator shares them), so its p99s
+    // are CPU queueing; at 5 000/s they are not, and the difference is what the log adds.
+    for (const rate of [20_000, 5_000]) {
+      const paced: Record<string, LoadResult[]> = { single: [], ingest: [] };
+      for (let i = 0; i < o.repeats; i++) {
+        paced.single!.push(await felixLoad([single.port], o.agents, o.seconds, rate));
+        paced.ingest!.push(await felixLoad([ingestA.port], o.agents, o.seconds, rate));
+      }
+      const ps = median(paced.single!, (r) => r.p99);
+      const pi = median(paced.ingest!, (r) => r.p99);
+      const added = pi.p99 - ps.p99;
+      const goal = rate === 20_000;
+      rows.push({
+        name: `cluster/receipt p99 added by the log @${rate / 1000}k/s`,
+        value: added,
+        unit: "ms",
+        // Both p99s far above the log's own latency mean the cores are saturated: the difference
+        // is then queueing noise, not what the log adds.
+        target: !goal ? "" : ps.p99 > 20 ? "≤ 5: not measurable here (both p99s are CPU queueing)" : `≤ 5: ${added <= 5 ? "met" : "NOT met"}`,
+        note: `ingest role p99 ${pi.p99.toFixed(1)} ms (p50 ${pi.p50.toFixed(1)}) at ${(pi.receipts / pi.elapsed).toFixed(0)}/s; single process p99 ${ps.p99.toFixed(1)} ms (p50 ${ps.p50.toFixed(1)}) at ${(ps.receipts / ps.elapsed).toFixed(0)}/s${goal ? "" : "; medians of the runs, CPU not saturated"}`,
+      });
     }
-    const ps = median(paced.single!, (r) => r.p99);
-    const pi = median(paced.ingest!, (r) => r.p99);
-    const added = pi.p99 - ps.p99;
-    rows.push({
-      name: "cluster/receipt p99 added by the log @20k/s",
-      value: added,
-      unit: "ms",
-      // Both p99s far above the log's own latency mean the cores are saturated (the load generator
-      // shares them): the difference is then queueing noise, not what the log adds.
-      target: ps.p99 > 20 ? "≤ 5: not measurable here (both p99s are CPU queueing)" : `≤ 5: ${added <= 5 ? "met" : "NOT met"}`,
-      note: `ingest role p99 ${pi.p99.toFixed(1)} ms (p50 ${pi.p50.toFixed(1)}) at ${(pi.receipts / pi.elapsed).toFixed(0)}/s; single process p99 ${ps.p99.toFixed(1)} ms at ${(ps.receipts / ps.elapsed).toFixed(0)}/s`,
-    });
     await single.p.stop();
 
     // Two ingest replicas + one query replica, against one single process in the same run.
