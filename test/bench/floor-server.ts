@@ -2,8 +2,21 @@
  * The floor of Felix-shaped ingest (issue 14 item 7): a bare node:http2 server that only frames
  * gRPC messages and writes one empty receipt per message — no decoding, no storage. Run as its
  * own process; prints {"port": N} once listening.
+ *
+ * `--defer-ms N`: the receipts of every stream are collected and written together N ms later, in
+ * one timer callback, as an ingest replica writes them when the log acknowledges a batch — the
+ * cost of writing receipts outside the read that brought the update, with nothing else added.
  */
 import * as http2 from "node:http2";
+
+const deferAt = process.argv.indexOf("--defer-ms");
+const deferMs = deferAt >= 0 ? Number(process.argv[deferAt + 1]) : -1;
+const deferred: [http2.ServerHttp2Stream, number][] = [];
+let flushTimer: NodeJS.Timeout | null = null;
+const flush = () => {
+  flushTimer = null;
+  for (const [stream, n] of deferred.splice(0)) if (!stream.destroyed) stream.write(Buffer.alloc(5 * n));
+};
 
 const server = http2.createServer();
 server.on("stream", (stream) => {
@@ -21,7 +34,12 @@ server.on("stream", (stream) => {
       n++;
     }
     if (pos < buf.length) pending = Buffer.from(buf.subarray(pos));
-    if (n > 0) stream.write(Buffer.alloc(5 * n));
+    if (n === 0) return;
+    if (deferMs < 0) stream.write(Buffer.alloc(5 * n));
+    else {
+      deferred.push([stream, n]);
+      flushTimer ??= setTimeout(flush, deferMs);
+    }
   });
   stream.on("end", () => {
     stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
