@@ -40,8 +40,9 @@ pending hit. Timings are never asserted; a target column says whether this run m
   baseline taken with the encoded updates already built; solved for bytes per key and per
   key-bucket (H1 = n·(k + b), H20 = n·(k + 20·b)). The fast lane's memo of encoded keys counts as
   per-key memory.
-  Breakdown of a key's ~1 010 bytes (a 100k store taken apart after a GC; DESIGN §3): fast-lane
-  memo ~450 (its exact signature string), label sets ~180 (≈ 1.7 sets per key in columns of one
+  Breakdown of a key's ~1 005 bytes (a 100k store taken apart after a GC; DESIGN §3): fast-lane
+  memo ~430 (its exact signature as words in the memo's arena, with its table cell and entry
+  columns), label sets ~180 (≈ 1.7 sets per key in columns of one
   shared Int32Array), key object ~175, policy traces and hits ~85 (slots, hits shared), PolicyStats
   lines ~40, identity index and per-slot columns ~35. A key-bucket's ~68 bytes: 7 counters × 4
   (32-bit until a sum needs more), bucket start, key slot, prev/next links, two label-set ids and
