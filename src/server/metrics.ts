@@ -11,7 +11,8 @@ export function serverMetrics(r: Registry) {
   // collected (a scrape): prom-client hashes the label set on every inc, ~1 µs per update on the
   // ingest hot path. A scrape sees every update counted before it.
   const tallies = new Map<string, ReceivedTally>();
-  const collectorReceived = new Counter({
+  // Registered in `r`; nothing else touches it: the tallies reach it in collect().
+  new Counter({
     name: "goldmane_collector_received_flows",
     help: "Flow updates received, per reporting node",
     labelNames: ["source"],
@@ -30,7 +31,6 @@ export function serverMetrics(r: Registry) {
       help: "Open FlowCollector.Connect streams",
       registers: [r],
     }),
-    collectorReceived,
     /** The tally of updates received from `node` ("unknown" when it has no name). */
     receivedFrom(node: string): ReceivedTally {
       const source = node || "unknown";

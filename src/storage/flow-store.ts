@@ -154,11 +154,13 @@ export class FlowStore {
     return undefined;
   }
 
-  /** Remembers what a signature resolved to (after the full decode). */
+  /**
+   * Remembers what a signature resolved to (after the full decode of an update whose
+   * {@link recallEncoded} just missed: the signature is not in the memo).
+   */
   rememberEncoded(words: Int32Array, length: number, hash: number, slot: number, src: number, dst: number): void {
     if (this.signatures.size >= 2 * this.options.maxKeys + 1024) this.signatures.clear();
-    let e = this.signatures.find(words, length, hash);
-    if (e < 0) e = this.signatures.insert(words, length, hash);
+    const e = this.signatures.insert(words, length, hash);
     if (e < 0) return;
     if (e >= this.memoSlot.length) this.growMemo();
     this.memoSlot[e] = slot;

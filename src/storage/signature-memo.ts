@@ -113,12 +113,7 @@ export class SignatureMemo {
     for (let probe = 0; probe < MAX_PROBE; probe++, i = (i + 1) & mask) {
       if (table[i] === e + 1) {
         table[i] = -1;
-        const n = (this.entryLength[e]! + 3) >>> 2;
-        this.deadWords += n;
-        this.liveWords -= n;
-        this.entryLength[e] = -1;
-        this.free.push(e);
-        this.live--;
+        this.forget(e);
         return;
       }
     }
@@ -141,6 +136,16 @@ export class SignatureMemo {
     this.high = 0;
   }
 
+  /** Frees entry `e`: its number goes back to the free list, its words become arena garbage. */
+  private forget(e: number): void {
+    const n = (this.entryLength[e]! + 3) >>> 2;
+    this.deadWords += n;
+    this.liveWords -= n;
+    this.entryLength[e] = -1;
+    this.free.push(e);
+    this.live--;
+  }
+
   /** A table sized for the live entries (deleted cells dropped), at most a quarter full. */
   private rebuildTable(): void {
     let cap = 1024;
@@ -157,12 +162,7 @@ export class SignatureMemo {
       }
       if (probe === MAX_PROBE) {
         // Beyond the reach of a lookup: forgotten, like an insert refused for the same reason.
-        const n = (this.entryLength[e]! + 3) >>> 2;
-        this.deadWords += n;
-        this.liveWords -= n;
-        this.entryLength[e] = -1;
-        this.free.push(e);
-        this.live--;
+        this.forget(e);
         continue;
       }
       table[i] = e + 1;
