@@ -1,10 +1,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { AuthorizationError, connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, type ConsumerMessages, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { ConfigError } from "../config/parse.js";
 import type { ServeConfig } from "../config/serve-config.js";
 import type { Logger } from "../observability/logger.js";
+import { readLogInThread } from "./log-reader-thread.js";
 
 /** The settings the NATS side reads (a Pick, so tests build it without the whole config). */
 export type NatsLogConfig = Pick<
@@ -40,7 +41,10 @@ export interface NatsLog {
   publish(entry: Uint8Array): Promise<number>;
   /** Sequence of the newest message in the stream (0 = empty), and of the oldest retained. */
   bounds(): Promise<{ first: number; last: number }>;
-  /** Messages from sequence `fromSeq` on, in order, for as long as it is iterated. */
+  /**
+   * Messages from sequence `fromSeq` on, in order, for as long as it is iterated: received and
+   * parsed on a thread of their own (cluster/log-reader-thread.ts).
+   */
   read(fromSeq: number): Promise<AsyncIterable<LogMessage> & { close(): Promise<void> }>;
   close(): Promise<void>;
 }
@@ -93,18 +97,16 @@ export function natsConnectionOptions(c: NatsLogConfig): NodeConnectionOptions {
 }
 
 /**
- * Connects to NATS (waiting for it as long as it takes) and makes sure the stream exists:
- * `CLUSTER_STREAM` on subject `<stream>.log`, file storage, `CLUSTER_STREAM_REPLICAS` copies,
- * limits retention by age ({@link streamMaxAgeSec}), oldest discarded.
- */
-/**
  * Connects, waiting for the servers as long as it takes. A server that refuses the credentials is
  * a configuration error (exit 2 with the variable to fix), not a transient one: nats.js gives up
- * after the second refusal, and retrying would not change the answer.
+ * after the second refusal, and retrying would not change the answer. `suffix` tells this
+ * process's connections apart in the server's list (the log reader's is `-reader`).
  */
-async function connectToLog(c: NatsLogConfig): Promise<NatsConnection> {
+export async function connectToLog(c: NatsLogConfig, suffix = ""): Promise<NatsConnection> {
   try {
-    return await connect(natsConnectionOptions(c));
+    const opts = natsConnectionOptions(c);
+    opts.name += suffix;
+    return await connect(opts);
   } catch (e) {
     if (!(e instanceof AuthorizationError)) throw e;
     throw c.natsCredsPath
@@ -113,6 +115,28 @@ async function connectToLog(c: NatsLogConfig): Promise<NatsConnection> {
   }
 }
 
+/**
+ * The stream's messages from sequence `fromSeq` on, through an ordered consumer that the client
+ * keeps going across reconnects.
+ */
+export async function consumeLog(js: JetStreamClient, stream: string, fromSeq: number): Promise<ConsumerMessages> {
+  const consumer = await js.consumers.get(
+    stream,
+    fromSeq <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq },
+  );
+  // Bounded so that a pull fits the server's max_pending: 512 entries of ~900 KiB pulled at
+  // once while a replica replays a backlog exceed it (64 MiB), and the server then cuts the
+  // connection as a slow consumer, again and again. Not by max_bytes: with it, nats.js also
+  // caps a pull at 100 messages and its byte accounting goes stale when the server ends a pull
+  // at that count, so a live tail stalled until the pull expired (30 s behind the log).
+  return consumer.consume({ max_messages: CONSUME_MAX_MESSAGES });
+}
+
+/**
+ * Connects to NATS (waiting for it as long as it takes) and makes sure the stream exists:
+ * `CLUSTER_STREAM` on subject `<stream>.log`, file storage, `CLUSTER_STREAM_REPLICAS` copies,
+ * limits retention by age ({@link streamMaxAgeSec}), oldest discarded.
+ */
 export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLog> {
   const nc = await connectToLog(c);
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: Math.max(2000, c.clusterAppendTimeoutMs) });
@@ -138,26 +162,7 @@ export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLo
       const info = await jsm.streams.info(c.clusterStream);
       return { first: info.state.first_seq, last: info.state.last_seq };
     },
-    async read(fromSeq) {
-      const consumer = await js.consumers.get(
-        c.clusterStream,
-        fromSeq <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq },
-      );
-      // Bounded so that a pull fits the server's max_pending: 512 entries of ~900 KiB pulled at
-      // once while a replica replays a backlog exceed it (64 MiB), and the server then cuts the
-      // connection as a slow consumer, again and again. Not by max_bytes: with it, nats.js also
-      // caps a pull at 100 messages and its byte accounting goes stale when the server ends a pull
-      // at that count, so a live tail stalled until the pull expired (30 s behind the log).
-      const messages = await consumer.consume({ max_messages: CONSUME_MAX_MESSAGES });
-      return {
-        async *[Symbol.asyncIterator]() {
-          for await (const m of messages) yield { seq: m.seq, data: m.data, pending: m.info.pending };
-        },
-        async close() {
-          await messages.close();
-        },
-      };
-    },
+    read: (fromSeq) => readLogInThread(c, fromSeq),
     async close() {
       await nc.drain().catch(() => nc.close());
     },

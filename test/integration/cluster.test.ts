@@ -272,7 +272,8 @@ describe("cluster mode with NATS_CREDS_PATH against an operator-mode nats-server
         const r = await rawConnect(replica.port, agentFrames(800, 4, start), {}, { localAddress: "127.0.9.12" });
         expect(r.status).toBe(0);
         expect(r.messages).toBe(4);
-        await waitFor("the replica to apply its appends", async () => (await replicaAnswers(replica.baseUrl)).rows === 4);
+        // Before its first apply the replica has no statistics to give (NOT_FOUND): not yet.
+        await waitFor("the replica to apply its appends", async () => (await replicaAnswers(replica.baseUrl).catch(() => ({ rows: 0 }))).rows === 4);
         expect(await metricValue(replica.registry, "tributary_cluster_appended_updates_total")).toBe(4);
       } finally {
         await replica.close();

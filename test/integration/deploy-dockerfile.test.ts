@@ -10,7 +10,14 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { toBinary } from "@bufbuild/protobuf";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
+import { LogBatchWriter } from "../../src/cluster/log-codec.js";
+import { FlowUpdateSchema } from "../../src/gen/goldmane/api_pb.js";
+import { startNatsServer } from "../helpers/nats-server.js";
+import { wireUpdate } from "../helpers/wire-flows.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dockerfileText = fs.readFileSync(path.join(root, "Dockerfile"), "utf8");
@@ -510,5 +517,42 @@ describe("image file set", () => {
       gm.kill("SIGTERM");
     }
     expect(await gmExited, `calico component goldmane exit code after SIGTERM; output:\n${gmOut}`).toBe(0);
+
+    // Cluster mode from the built files: the replica reads the log on a thread whose module is
+    // dist/src/cluster/log-reader-worker.js. It turns ready only once it applied the entry below.
+    const nats = await startNatsServer("image");
+    const qc = await connect({ servers: nats.url });
+    try {
+      await (await jetstreamManager(qc)).streams.add({ name: "image", subjects: ["image.log"] });
+      const w = new LogBatchWriter();
+      const update = toBinary(FlowUpdateSchema, wireUpdate(Math.floor(Date.now() / 1000) - 20));
+      w.add("10.9.0.1", update, 0, update.length);
+      expect((await jetstream(qc).publish("image.log", w.seal(Date.now()))).seq).toBe(1);
+    } finally {
+      await qc.close();
+    }
+    const [port3, healthPort3] = [await freePort(), await freePort()];
+    const query = spawn(entry[0]!, [...entry.slice(1), ...cmd], {
+      cwd: app,
+      env: { ...runEnv, HOST: "127.0.0.1", PORT: String(port3), HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(healthPort3), LOG_LEVEL: "info", NATS_URL: nats.url, CLUSTER_ROLE: "query", CLUSTER_STREAM: "image" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let queryOut = "";
+    query.stdout.on("data", (d: Buffer) => (queryOut += d.toString()));
+    query.stderr.on("data", (d: Buffer) => (queryOut += d.toString()));
+    const queryExited = new Promise<number | null>((resolve) => query.once("exit", (code) => resolve(code)));
+    try {
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200 && query.exitCode === null; i++) {
+        status = await fetch(`http://127.0.0.1:${healthPort3}/readiness`).then((r) => r.status, () => 0);
+        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status, `GET /readiness of a query replica from the runtime file set; output:\n${queryOut}`).toBe(200);
+      expect(queryOut).toMatch(/"sequence":1,[^\n]*"msg":"replica caught up with the log"/);
+    } finally {
+      query.kill("SIGTERM");
+    }
+    expect(await queryExited, `query replica exit code after SIGTERM; output:\n${queryOut}`).toBe(0);
+    await nats.stop();
   });
 });

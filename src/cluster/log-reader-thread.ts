@@ -1,0 +1,130 @@
+import { Worker } from "node:worker_threads";
+import type { LogMessage, NatsLogConfig } from "./nats-log.js";
+
+/**
+ * Reading the log on a thread of its own. A replica replaying a backlog spent about a third of its
+ * thread in the NATS client (socket reads, protocol parsing, the consumer's pulls) rather than in
+ * applying entries; the reader thread (cluster/log-reader-worker.ts) holds its own connection and
+ * ordered consumer and hands each message's bytes over without copying them again (a transferred
+ * ArrayBuffer), so the main thread only applies. At most {@link READ_AHEAD} entries are handed over
+ * and not yet taken by the replica: a replica that applies slowly slows the reader, and the
+ * reader's pulls, instead of buffering the backlog in memory.
+ */
+export const READ_AHEAD = 16;
+
+/** Time the replica applies entries before it lets its other work run (queries, scrapes). */
+const TURN_MS = 10;
+
+/** What the reader thread is started with (its workerData). */
+export interface LogReaderInit {
+  config: NatsLogConfig;
+  fromSeq: number;
+  readAhead: number;
+}
+
+/** Main thread → reader: `taken` entries were taken off the queue; `close` ends the reader. */
+export type ToLogReader = { type: "taken"; n: number } | { type: "close" };
+
+/** Reader → main thread. */
+export type FromLogReader =
+  | { type: "message"; seq: number; pending: number; data: Uint8Array }
+  | { type: "failed"; message: string }
+  | { type: "ended" };
+
+/** The reader's module: compiled JavaScript in dist/, TypeScript when run from source. */
+function startReaderThread(init: LogReaderInit): Worker {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const entry = new URL(fromSource ? "./log-reader-worker.ts" : "./log-reader-worker.js", import.meta.url);
+  const options = { workerData: init, name: "tributary-log-reader" };
+  if (!fromSource) return new Worker(entry, options);
+  // From source (tsx, vitest) the thread compiles its modules with tsx as the main thread does. On
+  // Node 20 an inherited `--import tsx` does not reach a thread's entry module, and tsImport fails
+  // beside it: the thread starts without the process's flags and loads its entry with tsImport.
+  // Its ESM entry: the CommonJS one registers tsx's hooks by a path that tsx's own hooks, where the
+  // process has them, resolve wrongly.
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(boot, { ...options, eval: true, execArgv: [] });
+}
+
+/**
+ * The log from sequence `fromSeq` on, read on the reader thread. Returns at once: connecting and
+ * creating the consumer happen on the thread (failures end the iteration with an error), so a
+ * replica stopping while NATS is away is not held up by a connection that waits for it.
+ */
+export async function readLogInThread(config: NatsLogConfig, fromSeq: number): Promise<AsyncIterable<LogMessage> & { close(): Promise<void> }> {
+  const worker = startReaderThread({ config, fromSeq, readAhead: READ_AHEAD });
+  const queue: LogMessage[] = [];
+  let head = 0;
+  let failure: Error | undefined;
+  let ended = false;
+  let closing = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  worker.on("message", (m: FromLogReader) => {
+    if (m.type === "message") queue.push({ seq: m.seq, pending: m.pending, data: m.data });
+    else if (m.type === "failed") failure ??= new Error(m.message);
+    else ended = true;
+    notify();
+  });
+  worker.on("error", (e) => {
+    failure ??= e;
+    notify();
+  });
+  const exited = new Promise<void>((resolve) =>
+    worker.once("exit", () => {
+      if (!closing && !ended) failure ??= new Error("the log reader thread exited");
+      ended = true;
+      notify();
+      resolve();
+    }),
+  );
+  let taken = 0;
+  const take = (): LogMessage => {
+    const m = queue[head]!;
+    queue[head++] = undefined as unknown as LogMessage;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    }
+    if (++taken >= READ_AHEAD / 4) {
+      worker.postMessage({ type: "taken", n: taken } satisfies ToLogReader);
+      taken = 0;
+    }
+    return m;
+  };
+  return {
+    async *[Symbol.asyncIterator]() {
+      let turnAt = performance.now();
+      for (;;) {
+        if (closing) return;
+        // The entries arrive as messages that the thread handles back to back, and applying them
+        // runs in the same turn: without a pause the replica's queries and scrapes waited for
+        // the whole backlog (a scrape answered after ~400 ms of a replay). One turn of the event
+        // loop every TURN_MS of applying keeps them within about that.
+        if (performance.now() - turnAt >= TURN_MS) {
+          await new Promise((r) => setImmediate(r));
+          turnAt = performance.now();
+        }
+        if (head < queue.length) yield take();
+        else if (failure) throw failure;
+        else if (ended) return;
+        else await new Promise<void>((r) => (wake = r));
+      }
+    },
+    async close() {
+      if (closing) return exited;
+      closing = true;
+      notify();
+      worker.postMessage({ type: "close" } satisfies ToLogReader);
+      // The thread closes its connection and ends; one that does not within 5 s is ended for it.
+      const timer = setTimeout(() => void worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
