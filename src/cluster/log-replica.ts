@@ -2,7 +2,7 @@ import type { Aggregator } from "../aggregator/aggregator.js";
 import { DecodeError } from "../model/wire-reader.js";
 import type { Logger } from "../observability/logger.js";
 import type { LogClock } from "./log-clock.js";
-import { LogEntryError, logEntryTimeMs, readLogEntry } from "./log-codec.js";
+import { LogEntryError, NodeNameCache, logEntryTimeMs, readLogEntry } from "./log-codec.js";
 import type { ClusterMetrics } from "./metrics.js";
 import type { LogMessage } from "./nats-log.js";
 
@@ -54,6 +54,7 @@ export function createLogReplica(deps: LogReplicaDeps): LogReplica {
   let checkTimer: NodeJS.Timeout | undefined;
   let lastProgressLog = 0;
   let loop: Promise<void> | undefined;
+  const names = new NodeNameCache();
 
   const visit = (node: string, bytes: Uint8Array, start: number, end: number) => {
     try {
@@ -77,7 +78,7 @@ export function createLogReplica(deps: LogReplicaDeps): LogReplica {
     try {
       clock.advanceToMs(logEntryTimeMs(m.data));
       aggregator.tick();
-      n = readLogEntry(m.data, visit);
+      n = readLogEntry(m.data, visit, names);
     } catch (e) {
       if (!(e instanceof LogEntryError)) throw e;
       metrics.badEntries.inc({ what: "entry" });

@@ -384,7 +384,11 @@ function freePort(): Promise<number> {
 
 describe("image file set", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-image-"));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const natsServers: Awaited<ReturnType<typeof startNatsServer>>[] = [];
+  afterAll(async () => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    for (const n of natsServers) await n.stop();
+  });
 
   it("replays the build stage, and the runtime stage's files start and serve", { timeout: 300_000 }, async () => {
     const df = parseDockerfile(dockerfileText);
@@ -521,6 +525,7 @@ describe("image file set", () => {
     // Cluster mode from the built files: the replica reads the log on a thread whose module is
     // dist/src/cluster/log-reader-worker.js. It turns ready only once it applied the entry below.
     const nats = await startNatsServer("image");
+    natsServers.push(nats);
     const qc = await connect({ servers: nats.url });
     try {
       await (await jetstreamManager(qc)).streams.add({ name: "image", subjects: ["image.log"] });
@@ -553,6 +558,5 @@ describe("image file set", () => {
       query.kill("SIGTERM");
     }
     expect(await queryExited, `query replica exit code after SIGTERM; output:\n${queryOut}`).toBe(0);
-    await nats.stop();
   });
 });

@@ -6,7 +6,7 @@ import { aggregatorMetrics } from "../../../src/aggregator/metrics.js";
 import { SinkError } from "../../../src/aggregator/ingest-sink.js";
 import { createLogAppender } from "../../../src/cluster/log-appender.js";
 import { createLogClock } from "../../../src/cluster/log-clock.js";
-import { LogBatchWriter, LogEntryError, logEntryTimeMs, readLogEntry } from "../../../src/cluster/log-codec.js";
+import { LogBatchWriter, LogEntryError, NodeNameCache, logEntryTimeMs, readLogEntry } from "../../../src/cluster/log-codec.js";
 import { createLogReplica, type LogSource } from "../../../src/cluster/log-replica.js";
 import { clusterMetrics } from "../../../src/cluster/metrics.js";
 import { FlowUpdateSchema } from "../../../src/gen/goldmane/api_pb.js";
@@ -56,6 +56,31 @@ describe("log codec", () => {
     const other = Buffer.from(entry);
     other[0] = 9;
     expect(() => readLogEntry(other, () => visited++)).toThrow(/version 9/);
+  });
+});
+
+describe("node name cache", () => {
+  it("reads the same names as a plain decode, across entries, through hash collisions and when full", () => {
+    const names = new NodeNameCache(8);
+    const entries: Buffer[] = [];
+    const w = new LogBatchWriter();
+    const a = enc(T);
+    // 40 names over 5 entries with a cache of 8: hits, misses, and clears when it is full. FNV-1a
+    // collides for "costarring" and "liquid": both must come back as themselves.
+    const all = [...Array.from({ length: 38 }, (_, i) => `10.0.${i >> 3}.${i}-ü`), "costarring", "liquid"];
+    for (let e = 0; e < 5; e++) {
+      for (let i = 0; i < all.length; i++) if ((i + e) % 2 === 0 || i >= 38) w.add(all[i]!, a, 0, a.length);
+      entries.push(w.seal(T * 1000 + e));
+    }
+    for (const entry of [...entries, ...entries]) {
+      const plain: string[] = [];
+      const cached: string[] = [];
+      readLogEntry(entry, (node) => plain.push(node));
+      readLogEntry(entry, (node) => cached.push(node), names);
+      expect(cached).toEqual(plain);
+      expect(cached).toContain("costarring");
+      expect(cached).toContain("liquid");
+    }
   });
 });
 
