@@ -106,12 +106,14 @@ describe("cluster log reader thread", () => {
       for await (const m of waiting) void m;
       ended = true;
     })();
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1000));
     expect(ended).toBe(false);
     const t0 = performance.now();
     await waiting.close();
     await reading;
     expect(ended).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // The thread ends by itself (it is not connected: nothing to close); one that did not would
+    // be terminated after 5 s.
+    expect(performance.now() - t0).toBeLessThan(4000);
   });
 });
