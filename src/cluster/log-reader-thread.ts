@@ -5,8 +5,8 @@ import type { LogMessage, NatsLogConfig } from "./nats-log.js";
  * Reading the log on a thread of its own. A replica replaying a backlog spent about a third of its
  * thread in the NATS client (socket reads, protocol parsing, the consumer's pulls) rather than in
  * applying entries; the reader thread (cluster/log-reader-worker.ts) holds its own connection and
- * ordered consumer and hands each message's bytes over without copying them again (a transferred
- * ArrayBuffer), so the main thread only applies. At most {@link READ_AHEAD} entries are handed over
+ * ordered consumer, copies each message's bytes once and transfers them (not a structured clone),
+ * so the main thread only applies. At most {@link READ_AHEAD} entries are handed over
  * and not yet taken by the replica: a replica that applies slowly slows the reader, and the
  * reader's pulls, instead of buffering the backlog in memory.
  */
@@ -31,7 +31,7 @@ export type FromLogReader =
   | { type: "failed"; message: string }
   | { type: "ended" };
 
-/** The reader's module: compiled JavaScript in dist/, TypeScript when run from source. */
+/** Starts the reader thread: its module is compiled JavaScript in dist/, TypeScript from source. */
 function startReaderThread(init: LogReaderInit): Worker {
   const fromSource = import.meta.url.endsWith(".ts");
   const entry = new URL(fromSource ? "./log-reader-worker.ts" : "./log-reader-worker.js", import.meta.url);
@@ -39,9 +39,9 @@ function startReaderThread(init: LogReaderInit): Worker {
   if (!fromSource) return new Worker(entry, options);
   // From source (tsx, vitest) the thread compiles its modules with tsx as the main thread does. On
   // Node 20 an inherited `--import tsx` does not reach a thread's entry module, and tsImport fails
-  // beside it: the thread starts without the process's flags and loads its entry with tsImport.
-  // Its ESM entry: the CommonJS one registers tsx's hooks by a path that tsx's own hooks, where the
-  // process has them, resolve wrongly.
+  // beside it: the thread starts without the process's flags and loads its entry with tsImport,
+  // from tsx's ESM API (the CommonJS one registers tsx's hooks by a path that tsx's own hooks,
+  // where the process has them, resolve wrongly).
   const tsx = import.meta.resolve("tsx/esm/api");
   const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`;
   return new Worker(boot, { ...options, eval: true, execArgv: [] });
