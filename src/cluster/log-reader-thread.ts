@@ -1,3 +1,5 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { LogMessage, NatsLogConfig } from "./nats-log.js";
 
@@ -31,20 +33,40 @@ export type FromLogReader =
   | { type: "failed"; message: string }
   | { type: "ended" };
 
-/** Starts the reader thread: its module is compiled JavaScript in dist/, TypeScript from source. */
+/** Starts the reader thread: its module is compiled JavaScript in dist/, bundled from source. */
 function startReaderThread(init: LogReaderInit): Worker {
-  const fromSource = import.meta.url.endsWith(".ts");
-  const entry = new URL(fromSource ? "./log-reader-worker.ts" : "./log-reader-worker.js", import.meta.url);
   const options = { workerData: init, name: "tributary-log-reader" };
-  if (!fromSource) return new Worker(entry, options);
-  // From source (tsx, vitest) the thread compiles its modules with tsx as the main thread does. On
-  // Node 20 an inherited `--import tsx` does not reach a thread's entry module, and tsImport fails
-  // beside it: the thread starts without the process's flags and loads its entry with tsImport,
-  // from tsx's ESM API (the CommonJS one registers tsx's hooks by a path that tsx's own hooks,
-  // where the process has them, resolve wrongly).
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(boot, { ...options, eval: true, execArgv: [] });
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./log-reader-worker.js", import.meta.url), options);
+  // Started without the process's flags: an inherited `--import tsx` does not reach a thread's
+  // entry module on Node 20, and the bundle needs no loader.
+  return new Worker(bundledReader(), { ...options, eval: true, execArgv: [] });
+}
+
+let bundle: string | undefined;
+
+/**
+ * Run from source (tsx, vitest), the reader's module and everything it imports, bundled by esbuild
+ * (the compiler tsx uses; a dev dependency, as running from source is) into one CommonJS script
+ * that the thread evaluates; no file is written. Not compiled through module hooks in the thread
+ * (tsx's tsImport): on Node 20 those are the process's one hooks chain, which every new reader
+ * grew; with them, a replica started late in a full test run once did not apply the log within
+ * a minute. Whether the hooks were the cause is not known; the bundle takes them out of the
+ * picture, and starts a reader faster.
+ */
+function bundledReader(): string {
+  if (bundle !== undefined) return bundle;
+  const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
+  const built = esbuild.buildSync({
+    entryPoints: [fileURLToPath(new URL("./log-reader-worker.ts", import.meta.url))],
+    write: false,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    logLevel: "silent",
+  });
+  bundle = built.outputFiles[0]!.text;
+  return bundle;
 }
 
 /**
