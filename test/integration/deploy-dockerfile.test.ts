@@ -4,9 +4,8 @@
  * dockerfile-utils when npm can fetch it, the build context left by .dockerignore, and a replay
  * of the build stage in a temporary directory whose runtime file set must start and serve.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +15,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogBatchWriter } from "../../src/cluster/log-codec.js";
 import { FlowUpdateSchema } from "../../src/gen/goldmane/api_pb.js";
-import { startNatsServer } from "../helpers/nats-server.js";
+import { freePort, startNatsServer } from "../helpers/nats-server.js";
 import { wireUpdate } from "../helpers/wire-flows.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -370,16 +369,24 @@ describe(".dockerignore", () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A TCP port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+/** A process of the image's file set, its output kept for failure messages. */
+function startCaptured(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+/** GETs `url` every 200 ms, at most `tries` times and while `child` runs, until it answers 200: the last status. */
+async function statusWhileRunning(url: string, child: ChildProcess, tries: number): Promise<number> {
+  let status = 0;
+  for (let i = 0; i < tries && status !== 200 && child.exitCode === null; i++) {
+    status = await fetch(url).then((r) => r.status, () => 0);
+    if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+  }
+  return status;
 }
 
 describe("image file set", () => {
@@ -470,26 +477,16 @@ describe("image file set", () => {
 
     // ENTRYPOINT + CMD as the container would run it, on free loopback ports.
     const [port, healthPort] = [await freePort(), await freePort()];
-    const child = spawn(entry[0]!, [...entry.slice(1), ...cmd], {
-      cwd: app,
-      env: { ...runEnv, HOST: "127.0.0.1", PORT: String(port), HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(healthPort), LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const serve = startCaptured(entry[0]!, [...entry.slice(1), ...cmd], app, {
+      ...runEnv, HOST: "127.0.0.1", PORT: String(port), HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(healthPort), LOG_LEVEL: "warn",
     });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
-      let status = 0;
-      for (let i = 0; i < 100 && status !== 200 && child.exitCode === null; i++) {
-        status = await fetch(`http://127.0.0.1:${healthPort}/liveness`).then((r) => r.status, () => 0);
-        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(status, `GET /liveness from the runtime file set; output:\n${output}`).toBe(200);
+      const status = await statusWhileRunning(`http://127.0.0.1:${healthPort}/liveness`, serve.child, 100);
+      expect(status, `GET /liveness from the runtime file set; output:\n${serve.output()}`).toBe(200);
     } finally {
-      child.kill("SIGTERM");
+      serve.child.kill("SIGTERM");
     }
-    expect(await exited, `exit code after SIGTERM; output:\n${output}`).toBe(0);
+    expect(await serve.exited, `exit code after SIGTERM; output:\n${serve.output()}`).toBe(0);
 
     // The operator's command and probes, executed as the kubelet would (shebang, exec bit), from
     // the image paths: `calico component goldmane` serves; `/health` and `calico health` see it.
@@ -498,29 +495,23 @@ describe("image file set", () => {
     const probeEnv = { ...runEnv, HEALTH_PORT: String(healthPort2) };
     const probe = (cmd: string, args: string[]) => spawnSync(path.join(stageRoot, cmd), args, { cwd: "/", env: probeEnv, encoding: "utf8", timeout: 10_000 }).status;
     expect(probe("health", ["-live"]), "/health -live with nothing listening").toBe(1);
-    const gm = spawn(path.join(stageRoot, "usr/bin/calico"), ["component", "goldmane"], {
-      cwd: "/",
-      env: { ...runEnv, PORT: String(port2), HEALTH_PORT: String(healthPort2), LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const goldmane = startCaptured(path.join(stageRoot, "usr/bin/calico"), ["component", "goldmane"], "/", {
+      ...runEnv, PORT: String(port2), HEALTH_PORT: String(healthPort2), LOG_LEVEL: "warn",
     });
-    let gmOut = "";
-    gm.stdout.on("data", (d: Buffer) => (gmOut += d.toString()));
-    gm.stderr.on("data", (d: Buffer) => (gmOut += d.toString()));
-    const gmExited = new Promise<number | null>((resolve) => gm.once("exit", (code) => resolve(code)));
     try {
       let ready: number | null = 1;
-      for (let i = 0; i < 100 && ready !== 0 && gm.exitCode === null; i++) {
+      for (let i = 0; i < 100 && ready !== 0 && goldmane.child.exitCode === null; i++) {
         ready = probe("usr/bin/calico", ["health", `--port=${healthPort2}`, "--type=readiness"]);
         if (ready !== 0) await new Promise((r) => setTimeout(r, 200));
       }
-      expect(ready, `calico health --type=readiness against calico component goldmane; output:\n${gmOut}`).toBe(0);
+      expect(ready, `calico health --type=readiness against calico component goldmane; output:\n${goldmane.output()}`).toBe(0);
       expect(probe("usr/bin/calico", ["health", `--port=${healthPort2}`, "--type=liveness"])).toBe(0);
       expect(probe("health", ["-ready"])).toBe(0);
       expect(probe("health", ["-live"])).toBe(0);
     } finally {
-      gm.kill("SIGTERM");
+      goldmane.child.kill("SIGTERM");
     }
-    expect(await gmExited, `calico component goldmane exit code after SIGTERM; output:\n${gmOut}`).toBe(0);
+    expect(await goldmane.exited, `calico component goldmane exit code after SIGTERM; output:\n${goldmane.output()}`).toBe(0);
 
     // Cluster mode from the built files: the replica reads the log on a thread whose module is
     // dist/src/cluster/log-reader-worker.js. It turns ready only once it applied the entry below.
@@ -537,26 +528,16 @@ describe("image file set", () => {
       await qc.close();
     }
     const [port3, healthPort3] = [await freePort(), await freePort()];
-    const query = spawn(entry[0]!, [...entry.slice(1), ...cmd], {
-      cwd: app,
-      env: { ...runEnv, HOST: "127.0.0.1", PORT: String(port3), HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(healthPort3), LOG_LEVEL: "info", NATS_URL: nats.url, CLUSTER_ROLE: "query", CLUSTER_STREAM: "image" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const query = startCaptured(entry[0]!, [...entry.slice(1), ...cmd], app, {
+      ...runEnv, HOST: "127.0.0.1", PORT: String(port3), HEALTH_HOST: "127.0.0.1", HEALTH_PORT: String(healthPort3), LOG_LEVEL: "info", NATS_URL: nats.url, CLUSTER_ROLE: "query", CLUSTER_STREAM: "image",
     });
-    let queryOut = "";
-    query.stdout.on("data", (d: Buffer) => (queryOut += d.toString()));
-    query.stderr.on("data", (d: Buffer) => (queryOut += d.toString()));
-    const queryExited = new Promise<number | null>((resolve) => query.once("exit", (code) => resolve(code)));
     try {
-      let status = 0;
-      for (let i = 0; i < 150 && status !== 200 && query.exitCode === null; i++) {
-        status = await fetch(`http://127.0.0.1:${healthPort3}/readiness`).then((r) => r.status, () => 0);
-        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(status, `GET /readiness of a query replica from the runtime file set; output:\n${queryOut}`).toBe(200);
-      expect(queryOut).toMatch(/"sequence":1,[^\n]*"msg":"replica caught up with the log"/);
+      const status = await statusWhileRunning(`http://127.0.0.1:${healthPort3}/readiness`, query.child, 150);
+      expect(status, `GET /readiness of a query replica from the runtime file set; output:\n${query.output()}`).toBe(200);
+      expect(query.output()).toMatch(/"sequence":1,[^\n]*"msg":"replica caught up with the log"/);
     } finally {
-      query.kill("SIGTERM");
+      query.child.kill("SIGTERM");
     }
-    expect(await queryExited, `query replica exit code after SIGTERM; output:\n${queryOut}`).toBe(0);
+    expect(await query.exited, `query replica exit code after SIGTERM; output:\n${query.output()}`).toBe(0);
   });
 });
