@@ -54,6 +54,8 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
   const nowMs = deps.nowMs ?? Date.now;
   const writer = new LogBatchWriter();
   let batch: SinkCommit | null = null;
+  /** When the open batch took its first update (performance.now()). */
+  let batchOpenedAt = 0;
   let timer: NodeJS.Timeout | null = null;
   let immediate: NodeJS.Immediate | null = null;
   let healthy = false;
@@ -103,6 +105,7 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
     const b = batch;
     batch = null;
     if (!b) return;
+    const openedAt = batchOpenedAt;
     const n = writer.count;
     const entry = writer.seal(nowMs());
     metrics.batchUpdates.observe(n);
@@ -110,7 +113,9 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
     const t0 = performance.now();
     publish(entry).then(
       () => {
-        metrics.appendLatency.observe((performance.now() - t0) / 1000);
+        const now = performance.now();
+        metrics.appendLatency.observe((now - t0) / 1000);
+        metrics.receiptWait.observe((now - openedAt) / 1000);
         metrics.appendedUpdates.inc(n);
         b.settle();
       },
@@ -150,6 +155,7 @@ export function createLogAppender(opts: LogAppenderOptions, deps: LogAppenderDep
       if (batch !== null && writer.bodyBytes + (end - start) + 6 > opts.batchMaxBytes) seal();
       if (batch === null) {
         batch = new SinkCommit();
+        batchOpenedAt = performance.now();
         if (opts.batchDelayMs > 0) timer = setTimeout(seal, opts.batchDelayMs);
         else immediate = setImmediate(seal);
       }

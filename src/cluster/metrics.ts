@@ -11,6 +11,12 @@ export function clusterMetrics(r: Registry) {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [r],
     }),
+    receiptWait: new Histogram({
+      name: "tributary_cluster_receipt_wait_seconds",
+      help: "From the first update of a batch to JetStream's acknowledgement of it: the longest any of the batch's receipts waited for the log (the receipt latency the log adds)",
+      buckets: [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    }),
     batchUpdates: new Histogram({
       name: "tributary_cluster_batch_updates",
       help: "FlowUpdates per log message",

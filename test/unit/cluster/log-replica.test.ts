@@ -112,6 +112,37 @@ describe("log appender", () => {
     await appender.stop();
   });
 
+  it("measures how long receipts waited for the log: from a batch's first update to its acknowledgement", async () => {
+    let seq = 0;
+    let slow = false;
+    const { appender, registry } = setup(async () => {
+      if (slow) await new Promise((r) => setTimeout(r, 30));
+      return ++seq;
+    });
+    appender.start();
+    await appender.flush();
+    slow = true;
+    const u = enc(T);
+    const t0 = performance.now();
+    const first = appender.encoded(u, 0, u.length, "n1");
+    await new Promise((r) => setTimeout(r, 0));
+    appender.encoded(u, 0, u.length, "n2");
+    await first;
+    const waited = (performance.now() - t0) / 1000;
+    type Values = { metricName?: string; value: number }[];
+    const wait = (await registry.getSingleMetric("tributary_cluster_receipt_wait_seconds")!.get()).values as Values;
+    const append = (await registry.getSingleMetric("tributary_cluster_append_latency_seconds")!.get()).values as Values;
+    const sumOf = (vs: Values, name: string) => vs.find((v) => v.metricName === name)!.value;
+    // One batch (the probe entry carries no updates and is not a batch).
+    expect(sumOf(wait, "tributary_cluster_receipt_wait_seconds_count")).toBe(1);
+    const w = sumOf(wait, "tributary_cluster_receipt_wait_seconds_sum");
+    // The publish alone took 30 ms; the wait adds the batch delay before it and no more than the test saw.
+    expect(w).toBeGreaterThanOrEqual(0.029);
+    expect(w).toBeGreaterThanOrEqual(sumOf(append, "tributary_cluster_append_latency_seconds_sum"));
+    expect(w).toBeLessThanOrEqual(waited + 0.001);
+    await appender.stop();
+  });
+
   it("seals at batchMax; a failed publish rejects its batch with UNAVAILABLE and refuses until a probe succeeds", async () => {
     let fail = false;
     let seq = 0;
