@@ -73,12 +73,16 @@ describe.each([
     expect(await total()).toBe(1n);
   });
 
-  it("ends a stream still open at shutdown with UNAVAILABLE", async () => {
-    const pending = rawConnect(ts.port, [frame(1)], {}, { endStream: false });
-    await new Promise((r) => setTimeout(r, 100));
+  it("ends every stream still open at shutdown with UNAVAILABLE, after the ones that ended before", async () => {
+    // Calls that ended before shutdown leave the set of open calls (the one shutdown listener).
+    for (let i = 0; i < 3; i++) expect((await rawConnect(ts.port, [frame(1)])).status).toBe(0);
+    const pending = Array.from({ length: 20 }, () => rawConnect(ts.port, [frame(1)], {}, { endStream: false }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await metricValue(ts.registry, "goldmane_collector_num_clients")).toBe(20);
     await ts.server.close();
-    const r = await pending;
-    expect(r.status).toBe(14);
-    expect(r.messages).toBe(1);
+    for (const r of await Promise.all(pending)) {
+      expect(r.status).toBe(14);
+      expect(r.messages).toBe(1);
+    }
   });
 });
