@@ -4,7 +4,8 @@
  * FlowUpdate and waiting for its receipt before the next. `rate` > 0 paces the fleet to that
  * many flows/s in total (each agent waits for its next slot); 0 = as fast as receipts come.
  * Agents are spread round robin over `ports`. Every update has a unique end time, so nothing is
- * dropped as a replay. Prints one JSON line: receipts, elapsed, latency percentiles.
+ * dropped as a replay. Prints {"measuring": true} when the warm-up ends and {"measuring": false}
+ * when the measured window does, then one JSON line: receipts, elapsed, latency percentiles.
  */
 import * as http2 from "node:http2";
 import { encodeUpdate, patchVarint5, workloadKeys } from "./workload.js";
@@ -95,9 +96,12 @@ const all = Array.from({ length: a.agents }, (_, i) => agent(i));
 // Warm-up: connections open, memos filled.
 await new Promise((r) => setTimeout(r, 2000));
 measuring = true;
+// Told to the bench, which reads the servers' own histograms over exactly this window.
+process.stdout.write(JSON.stringify({ measuring: true }) + "\n");
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, a.seconds * 1000));
 measuring = false;
+process.stdout.write(JSON.stringify({ measuring: false }) + "\n");
 const elapsed = (performance.now() - t0) / 1000;
 stop = true;
 await Promise.race([Promise.all(all), new Promise((r) => setTimeout(r, 3000))]);
