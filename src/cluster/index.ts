@@ -78,6 +78,8 @@ export function createClusterNode(config: ClusterConfig, deps: ClusterDeps): Clu
   let replica: LogReplica | undefined;
   let snapshotTimer: NodeJS.Timeout | undefined;
   let lastSnapshotSeq = 0;
+  /** writtenAtMs of this replica's last snapshot (its own write is never a reason to skip). */
+  let ownWrittenAtMs = -1;
   let snapshotWriting: Promise<void> | undefined;
   let started = false;
   let closing = false;
@@ -101,19 +103,24 @@ export function createClusterNode(config: ClusterConfig, deps: ClusterDeps): Clu
       )
     : undefined;
 
-  const writeSnapshot = async (why: string) => {
+  const writeSnapshot = async (why: "interval" | "shutdown") => {
     if (!replica || !snapshots || !replica.caughtUp) return;
     const seq = replica.appliedSeq;
     if (seq <= lastSnapshotSeq) return;
+    if (why === "interval" && (await writtenRecently(snapshots))) {
+      metrics.snapshotWrites.inc({ result: "recent_present" });
+      return;
+    }
     const t0 = performance.now();
     // Synchronous: the bytes are exactly the state after message `seq`.
     const bytes = deps.aggregator.snapshot();
     const logTimeMs = deps.clock.nowMs();
     try {
-      const wrote = await snapshots.save(bytes, seq, logTimeMs);
+      const writtenAtMs = await snapshots.save(bytes, seq, logTimeMs);
       lastSnapshotSeq = seq;
-      metrics.snapshotWrites.inc({ result: wrote ? "written" : "newer_present" });
-      if (wrote) {
+      metrics.snapshotWrites.inc({ result: writtenAtMs !== null ? "written" : "newer_present" });
+      if (writtenAtMs !== null) {
+        ownWrittenAtMs = writtenAtMs;
         metrics.snapshotBytes.set(bytes.length);
         metrics.snapshotSequence.set(seq);
         log.info({ sequence: seq, bytes: bytes.length, ms: Math.round(performance.now() - t0), why }, "snapshot written to the bucket");
@@ -122,6 +129,20 @@ export function createClusterNode(config: ClusterConfig, deps: ClusterDeps): Clu
       metrics.snapshotWrites.inc({ result: "failed" });
       log.warn({ err: (err as Error).message, sequence: seq }, "snapshot not written");
     }
+  };
+
+  /**
+   * True when another replica wrote a snapshot less than half an interval ago. Replicas that
+   * applied the same log hold the same state, so one snapshot per interval serves them all, and
+   * each costs its writer CPU (at 100 000 keys ~3 s, most of it the object store's SHA-256 in
+   * JavaScript). Replicas tick at their own phases: whichever comes second within half an
+   * interval of another's write skips its turn, so a cluster writes about once per interval
+   * however many query replicas it has.
+   */
+  const writtenRecently = async (store: SnapshotStore): Promise<boolean> => {
+    const newest = await store.info().catch(() => null);
+    if (newest === null || newest.writtenAtMs === ownWrittenAtMs) return false;
+    return Date.now() - newest.writtenAtMs < config.clusterSnapshotIntervalMs / 2;
   };
 
   const refreshSnapshotAge = async () => {

@@ -24,8 +24,11 @@ export interface SnapshotInfo {
 export interface SnapshotStore {
   info(): Promise<SnapshotInfo | null>;
   load(): Promise<StoredSnapshot | null>;
-  /** Writes a snapshot unless the bucket already holds one covering `seq` or later. */
-  save(bytes: Buffer, seq: number, logTimeMs: number): Promise<boolean>;
+  /**
+   * Writes a snapshot unless the bucket already holds one covering `seq` or later. Resolves with
+   * the written snapshot's `writtenAtMs`, or null when it was not written.
+   */
+  save(bytes: Buffer, seq: number, logTimeMs: number): Promise<number | null>;
 }
 
 const OBJECT = "state";
@@ -57,12 +60,13 @@ export async function openSnapshotStore(nc: NatsConnection, bucket: string, repl
     },
     async save(bytes, seq, logTimeMs) {
       const current = await info();
-      if (current && current.seq >= seq) return false;
+      if (current && current.seq >= seq) return null;
+      const writtenAtMs = Date.now();
       await os.putBlob(
-        { name: OBJECT, metadata: { seq: String(seq), logTimeMs: String(logTimeMs), writtenAtMs: String(Date.now()), windowSec: String(windowSec) } },
+        { name: OBJECT, metadata: { seq: String(seq), logTimeMs: String(logTimeMs), writtenAtMs: String(writtenAtMs), windowSec: String(windowSec) } },
         new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       );
-      return true;
+      return writtenAtMs;
     },
   };
 }

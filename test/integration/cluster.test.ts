@@ -211,6 +211,31 @@ describe("cluster mode, a query replica replaying a backlog of large log entries
   }, 120_000);
 });
 
+describe("cluster mode, snapshots from several replicas", () => {
+  it("the replicas write about one snapshot per interval between them, not one each", async () => {
+    const env = clusterEnv({ CLUSTER_STREAM: "snap-share", CLUSTER_SNAPSHOT_BUCKET: "snap-share", CLUSTER_SNAPSHOT_INTERVAL: "600ms", CLUSTER_TICK_INTERVAL: "100ms" });
+    const a = await startTestServer(env);
+    // Another phase: the second replica's turns come ~a third of an interval after the first's.
+    await new Promise((r) => setTimeout(r, 200));
+    const b = await startTestServer(env);
+    const writes = async (ts: TestServer, result: string) => metricValue(ts.registry, "tributary_cluster_snapshot_writes_total", { result });
+    try {
+      // The time marks move the log on, so every turn has something new to write.
+      await new Promise((r) => setTimeout(r, 6000));
+      const written = (await writes(a, "written")) + (await writes(b, "written"));
+      const skipped = (await writes(a, "recent_present")) + (await writes(b, "recent_present"));
+      // ~10 turns each in 6 s: one each would be ~20 writes; shared, ~10 (a few more where a
+      // turn came just after half an interval, or a write took a turn's time).
+      expect(written).toBeGreaterThanOrEqual(5);
+      expect(written).toBeLessThanOrEqual(14);
+      expect(skipped).toBeGreaterThanOrEqual(5);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
+});
+
 describe("cluster mode over TLS to NATS (NATS_CA_PATH, NATS_CERT_PATH, NATS_KEY_PATH)", () => {
   it("appends and applies through a nats-server that requires a client certificate", async () => {
     const pki = makeTestPki();
