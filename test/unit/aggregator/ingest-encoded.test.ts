@@ -77,4 +77,31 @@ describe("ingestEncoded (fast-lane path)", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.counters[0]).toBe(6);
   });
+
+  it("does not reuse a remembered encoding whose label set died while its key lived on", () => {
+    // A ring of 4 buckets. The key is reported with labels app=old, then with app=new a minute
+    // later; once the first bucket leaves the ring, app=old has no reference left and is
+    // forgotten, but the key lives on in the newer bucket. The memo still holds the first
+    // encoding (same key and labels: the signature leaves the times out) pointing at that dead
+    // set: sending it again must intern app=old anew, not store the row with a dead label set.
+    const clock = manualClock(NOW);
+    const agg = createAggregator(
+      { windowSec: 15, historyBuckets: 4, maxUniqueFlows: 1000, replayHorizonSec: 30 },
+      { clock, log: silentLogger(), metrics: aggregatorMetrics(new Registry()) },
+    );
+    const encode = (startSec: number, label: string) => toBinary(FlowUpdateSchema, wireUpdate(startSec, {}, { endTime: BigInt(startSec + 1), sourceLabels: [label] }));
+    const first = encode(NOW - 5, "app=old");
+    expect(agg.ingestEncoded(first, 0, first.length, "n1")).toBe("stored");
+    clock.advance(60);
+    agg.tick();
+    const second = encode(clock.nowSec() - 5, "app=new");
+    expect(agg.ingestEncoded(second, 0, second.length, "n1")).toBe("stored");
+    clock.advance(30);
+    agg.tick();
+    expect(agg.store.ring.oldestStart).toBeGreaterThan(NOW - 5);
+    const again = encode(clock.nowSec() - 5, "app=old");
+    expect(agg.ingestEncoded(again, 0, again.length, "n1")).toBe("stored");
+    const labels = snapshot(agg).rows.map((r) => [...r.sourceLabels].join(",")).sort();
+    expect(labels).toEqual(["app=new", "app=old"]);
+  });
 });
