@@ -103,46 +103,47 @@ export function createClusterNode(config: ClusterConfig, deps: ClusterDeps): Clu
       )
     : undefined;
 
+  /**
+   * One turn of snapshot writing. One look at the bucket decides, before the costly encoding,
+   * whether to write at all: not when it already holds a snapshot covering this replica's
+   * position, and (on the interval) not when another replica wrote one less than half an interval
+   * ago. Replicas that applied the same log hold the same state, so one snapshot per interval
+   * serves them all, and each costs its writer CPU (at 100 000 keys ~3 s, most of it the object
+   * store's SHA-256 in JavaScript). Replicas tick at their own phases: whichever comes second
+   * within half an interval of another's write skips its turn, so a cluster writes about once per
+   * interval however many replicas aggregate.
+   */
   const writeSnapshot = async (why: "interval" | "shutdown") => {
     if (!replica || !snapshots || !replica.caughtUp) return;
-    const seq = replica.appliedSeq;
-    if (seq <= lastSnapshotSeq) return;
-    if (why === "interval" && (await writtenRecently(snapshots))) {
-      metrics.snapshotWrites.inc({ result: "recent_present" });
-      return;
-    }
-    const t0 = performance.now();
-    // Synchronous: the bytes are exactly the state after message `seq`.
-    const bytes = deps.aggregator.snapshot();
-    const logTimeMs = deps.clock.nowMs();
+    if (replica.appliedSeq <= lastSnapshotSeq) return;
+    let seq = replica.appliedSeq;
     try {
-      const writtenAtMs = await snapshots.save(bytes, seq, logTimeMs);
-      lastSnapshotSeq = seq;
-      metrics.snapshotWrites.inc({ result: writtenAtMs !== null ? "written" : "newer_present" });
-      if (writtenAtMs !== null) {
-        ownWrittenAtMs = writtenAtMs;
-        metrics.snapshotBytes.set(bytes.length);
-        metrics.snapshotSequence.set(seq);
-        log.info({ sequence: seq, bytes: bytes.length, ms: Math.round(performance.now() - t0), why }, "snapshot written to the bucket");
+      const newest = await snapshots.info();
+      // Read after the look at the bucket, in the same turn as the encoding below: the bytes are
+      // exactly the state after message `seq` (the replica may have applied more meanwhile).
+      seq = replica.appliedSeq;
+      if (newest && newest.seq >= seq) {
+        lastSnapshotSeq = seq;
+        metrics.snapshotWrites.inc({ result: "newer_present" });
+        return;
       }
+      if (why === "interval" && newest && newest.writtenAtMs !== ownWrittenAtMs && Date.now() - newest.writtenAtMs < config.clusterSnapshotIntervalMs / 2) {
+        metrics.snapshotWrites.inc({ result: "recent_present" });
+        return;
+      }
+      const t0 = performance.now();
+      const bytes = deps.aggregator.snapshot();
+      const writtenAtMs = await snapshots.save(bytes, seq, deps.clock.nowMs());
+      lastSnapshotSeq = seq;
+      ownWrittenAtMs = writtenAtMs;
+      metrics.snapshotWrites.inc({ result: "written" });
+      metrics.snapshotBytes.set(bytes.length);
+      metrics.snapshotSequence.set(seq);
+      log.info({ sequence: seq, bytes: bytes.length, ms: Math.round(performance.now() - t0), why }, "snapshot written to the bucket");
     } catch (err) {
       metrics.snapshotWrites.inc({ result: "failed" });
       log.warn({ err: (err as Error).message, sequence: seq }, "snapshot not written");
     }
-  };
-
-  /**
-   * True when another replica wrote a snapshot less than half an interval ago. Replicas that
-   * applied the same log hold the same state, so one snapshot per interval serves them all, and
-   * each costs its writer CPU (at 100 000 keys ~3 s, most of it the object store's SHA-256 in
-   * JavaScript). Replicas tick at their own phases: whichever comes second within half an
-   * interval of another's write skips its turn, so a cluster writes about once per interval
-   * however many query replicas it has.
-   */
-  const writtenRecently = async (store: SnapshotStore): Promise<boolean> => {
-    const newest = await store.info().catch(() => null);
-    if (newest === null || newest.writtenAtMs === ownWrittenAtMs) return false;
-    return Date.now() - newest.writtenAtMs < config.clusterSnapshotIntervalMs / 2;
   };
 
   const refreshSnapshotAge = async () => {

@@ -25,10 +25,10 @@ export interface SnapshotStore {
   info(): Promise<SnapshotInfo | null>;
   load(): Promise<StoredSnapshot | null>;
   /**
-   * Writes a snapshot unless the bucket already holds one covering `seq` or later. Resolves with
-   * the written snapshot's `writtenAtMs`, or null when it was not written.
+   * Writes a snapshot covering stream sequence `seq` (the caller looks at {@link info} first).
+   * Resolves with its `writtenAtMs`.
    */
-  save(bytes: Buffer, seq: number, logTimeMs: number): Promise<number | null>;
+  save(bytes: Buffer, seq: number, logTimeMs: number): Promise<number>;
 }
 
 const OBJECT = "state";
@@ -59,8 +59,6 @@ export async function openSnapshotStore(nc: NatsConnection, bucket: string, repl
       return { bytes: Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength), seq: i.seq, logTimeMs: i.logTimeMs, writtenAtMs: i.writtenAtMs };
     },
     async save(bytes, seq, logTimeMs) {
-      const current = await info();
-      if (current && current.seq >= seq) return null;
       const writtenAtMs = Date.now();
       await os.putBlob(
         { name: OBJECT, metadata: { seq: String(seq), logTimeMs: String(logTimeMs), writtenAtMs: String(writtenAtMs), windowSec: String(windowSec) } },
