@@ -5,6 +5,7 @@ import { DeliverPolicy, jetstream, type ConsumerMessages, jetstreamManager, Disc
 import { ConfigError } from "../config/parse.js";
 import type { ServeConfig } from "../config/serve-config.js";
 import type { Logger } from "../observability/logger.js";
+import { createLogPublisher } from "./log-publisher.js";
 import { readLogInThread } from "./log-reader-thread.js";
 
 /** The settings the NATS side reads (a Pick, so tests build it without the whole config). */
@@ -148,6 +149,7 @@ export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLo
   const subject = `${c.clusterStream}.log`;
   const maxAgeNs = streamMaxAgeSec(c) * 1e9;
   await ensureStream(jsm, c, subject, maxAgeNs, log);
+  const publisher = createLogPublisher(nc, subject, c.clusterAppendTimeoutMs);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect" || s.type === "reconnect") log.warn({ status: s.type, server: (s as { server?: string }).server }, `NATS ${s.type}`);
@@ -158,16 +160,14 @@ export async function openNatsLog(c: NatsLogConfig, log: Logger): Promise<NatsLo
     nc,
     js,
     subject,
-    async publish(entry) {
-      const ack = await js.publish(subject, entry, { timeout: c.clusterAppendTimeoutMs });
-      return ack.seq;
-    },
+    publish: (entry) => publisher.publish(entry),
     async bounds() {
       const info = await jsm.streams.info(c.clusterStream);
       return { first: info.state.first_seq, last: info.state.last_seq };
     },
     read: (fromSeq) => readLogInThread(c, fromSeq),
     async close() {
+      publisher.close();
       await nc.drain().catch(() => nc.close());
     },
   };
