@@ -71,15 +71,53 @@ pending hit. Timings are never asserted; a target column says whether this run m
   every Statistics case): p50 41–64 ms, p99 103–111 ms in the last full runs — the slowest of 50
   runs, one GC. With time_series (issue 15's ≤ 200 ms) it is met: encoded from typed arrays and
   streamed one result at a time.
-- **Cluster figures** (cluster section): the ingest role spends about what the single process
-  spends per flow at the same rate, ~1.4–1.9× the bare HTTP/2 floor: the fast lane's receipt path
-  when receipts wait for an acknowledgement (~15 µs over the floor with a log that answers at
-  once) plus JetStream publishing (~100 µs of client CPU per publish, ~7–10 µs per flow at 1 ms
-  batches). The apply rate is timed on keys the replica already holds (a replay after a snapshot,
-  or any hour past the first sighting of its keys); new keys cost ~40 µs each (decode, intern key,
-  trace and label sets) and are reported apart. "Receipt p99 added
-  by the log" at 20 000 flows/s is the difference of two ~100 ms p99s that are CPU queueing on two
-  cores shared with the 1 000-agent load generator, so it swings by tens of ms either way.
+- **Cluster figures** (cluster section).
+  - *Ingest CPU per flow.* The ingest role spends ~1.3–1.9× the bare HTTP/2 floor, and its ratio
+    moves with the rate the servers run at: a lock-step server's CPU per flow falls as its
+    throughput rises (more receipts per wake-up), so the section compares them both at saturation
+    (the floor ran at 24 900 and 32 000 flows/s in the two sections of 2026-12-02 afternoon, and
+    the ratio moved from 1.36× to 2.12×) and at one paced rate. Where the difference goes was
+    measured on 2026-12-02 evening at a paced 12 000 flows/s (scratch A/B harness, 3 interleaved
+    rounds, \`perf record -e cpu-clock\` with \`--perf-basic-prof\`), single runs on this noisy machine:
+    - a build of the ingest replica whose log is a 1 ms timer instead of NATS spent 50.9 µs per
+      flow, the floor with its receipts deferred 1 ms 43.3, the real ingest replica 67.3. Our
+      ingest path (scan, batch copy, commits, receipts after the acknowledgement) adds ~8 µs
+      (1.18× the deferred floor); the JetStream client adds ~16 µs.
+    - In the profiles nats.js's own JavaScript is ~4.6 µs per flow, ~55 µs per publish at ~12
+      updates per batch: each request arms and cancels a timer, and on success creates an Error
+      (its \`RequestOne.cancel\` rejects the settled deferred with a new \`RequestError\`); the rest
+      is the socket's system time and wake-ups. Publishing through our own reply subscription
+      instead (\`cluster/log-publisher.ts\`, since that evening) took the ingest replica from 60.2 and
+      70.4 to 54.5 and 64.0 µs per flow in two A/B runs at 10 000 flows/s (the floor with receipts
+      deferred measured 36.7 and 47.3 in the same runs).
+    - A batch delay of 1, 2 or 4 ms left the ingest replica's CPU within the noise (53.7, 54.2,
+      50.8 µs/flow) and took nats-server's from 12.6 to 9.3 and 6.8 µs/flow.
+    - The floor itself is mostly node:http2 and the kernel: a server framing HTTP/2 by hand on
+      \`net\` sockets (no nghttp2, no HPACK decoding) spent 27.6 µs per flow against node:http2's
+      36.3 at the same rate (0.76×). An ingest lane of that kind would save ~9 µs per flow, but a
+      gRPC client multiplexes all its calls on one connection, so it would have to serve or hand
+      over every other method too: not built.
+  - *Apply rate.* It is timed on keys the replica already holds (a replay after a snapshot, or any
+    hour past the first sighting of its keys); new keys cost ~40 µs each (decode, intern key,
+    trace and label sets) and are reported apart. The replica reads the log on a thread of its own
+    (DESIGN §9): in A/B runs of the apply part alone (the bench's log replayed against one
+    nats-server, same machine, same hour) the rate went from 139 000–155 000 to 180 000–232 000
+    flows/s. Full cluster sections measured 137 000–226 000 and the apply part alone up to
+    245 000; the machine's speed moves by ±25 % between runs (compare the floor's µs/flow and the
+    new-keys rate across runs), so the ≥ 200 000 goal is met or missed by the run. Scanning the
+    records on the reader thread ahead of the apply (tried 2026-12-02) took the main thread from
+    3.4–3.7 to 3.0 µs per flow but all threads from 5.2–6.2 to 6.6–7.5 µs, and the rate did not
+    move on two cores: reverted.
+  - *Receipt latency.* "Receipt p99 added by the log" at 20 000 flows/s is the difference of two
+    ~100 ms p99s that are CPU queueing on two cores shared with the 1 000-agent load generator, so
+    it swings by tens of ms either way. The ingest replica's own measure of it
+    (\`tributary_cluster_receipt_wait_seconds\`, from a batch's first update to the log's
+    acknowledgement) has a median of ~2 ms at 5 000 flows/s and a p99 of 7–9 ms there, 14–40 ms
+    at 10 000 and 70–94 ms at 20 000: the append itself is acknowledged within 5 ms for ~99 % of
+    batches at 5 000/s; the tail is the event loop and nats-server waiting for a core that the
+    load generator holds. At 20 000 flows/s the load generator, the ingest replica and nats-server
+    together need more than this machine's two cores, so the goal needs a bigger machine to be
+    measured at all.
 - **100 streams** (W = 2 s: ~250 000 results/s unfiltered). The stream fast lane costs the server
   ~1.2 µs per result per stream (Connect: ~28 µs); the consumers and the load generator share two
   cores with the server, so the throughput cost swings between runs (filtered: 2 % to 21 %); a
