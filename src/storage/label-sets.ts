@@ -186,7 +186,19 @@ export class LabelSets {
     this.runsGarbage = 0;
   }
 
+  /**
+   * How many sets were forgotten so far. A caller that saw a set alive when this count was N knows
+   * it is still alive while the count is N (ids are never reused): the fast lane's memo checks
+   * liveness once per forgetting (a rollover), not once per update.
+   */
+  get forgotten(): number {
+    return this.forgottenCount;
+  }
+
+  private forgottenCount = 0;
+
   private forget(slot: number): void {
+    this.forgottenCount++;
     this.byId.remove(slot);
     this.byHash.remove(slot);
     const start = this.setStart[slot]!;
