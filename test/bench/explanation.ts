@@ -72,11 +72,12 @@ pending hit. Timings are never asserted; a target column says whether this run m
   runs, one GC. With time_series (issue 15's ≤ 200 ms) it is met: encoded from typed arrays and
   streamed one result at a time.
 - **Cluster figures** (cluster section).
-  - *Ingest CPU per flow.* The ingest role spends ~1.3–1.9× the bare HTTP/2 floor, and its ratio
+  - *Ingest CPU per flow.* The ingest role spends ~1.3–2.1× the bare HTTP/2 floor, and its ratio
     moves with the rate the servers run at: a lock-step server's CPU per flow falls as its
     throughput rises (more receipts per wake-up), so the section compares them both at saturation
-    (the floor ran at 24 900 and 32 000 flows/s in the two sections of 2026-12-02 afternoon, and
-    the ratio moved from 1.36× to 2.12×) and at one paced rate. Where the difference goes was
+    (the floor ran at 21 000–32 000 flows/s in the five sections of 2026-12-02, and the ratio
+    measured 1.28× to 2.12×) and at one paced rate (1.54×, 1.80× and 1.89× in the three sections
+    that had it; the deferred floor 1.04–1.13×). Where the difference goes was
     measured on 2026-12-02 evening at a paced 12 000 flows/s (scratch A/B harness, 3 interleaved
     rounds, \`perf record -e cpu-clock\` with \`--perf-basic-prof\`), single runs on this noisy machine:
     - a build of the ingest replica whose log is a 1 ms timer instead of NATS spent 50.9 µs per
@@ -102,8 +103,9 @@ pending hit. Timings are never asserted; a target column says whether this run m
     trace and label sets) and are reported apart. The replica reads the log on a thread of its own
     (DESIGN §9): in A/B runs of the apply part alone (the bench's log replayed against one
     nats-server, same machine, same hour) the rate went from 139 000–155 000 to 180 000–232 000
-    flows/s. Full cluster sections measured 137 000–226 000 and the apply part alone up to
-    245 000; the machine's speed moves by ±25 % between runs (compare the floor's µs/flow and the
+    flows/s. Full cluster sections measured 137 000–237 000 (182 000–237 000 in the five of
+    2026-12-02) and the apply part alone up to 250 000, at 5.2–7.8 µs of the replica's CPU per
+    flow over all its threads; the machine's speed moves by ±25 % between runs (compare the floor's µs/flow and the
     new-keys rate across runs), so the ≥ 200 000 goal is met or missed by the run. Scanning the
     records on the reader thread ahead of the apply (tried 2026-12-02) took the main thread from
     3.4–3.7 to 3.0 µs per flow but all threads from 5.2–6.2 to 6.6–7.5 µs, and the rate did not
