@@ -75,9 +75,9 @@ pending hit. Timings are never asserted; a target column says whether this run m
   - *Ingest CPU per flow.* The ingest role spends ~1.3–2.1× the bare HTTP/2 floor, and its ratio
     moves with the rate the servers run at: a lock-step server's CPU per flow falls as its
     throughput rises (more receipts per wake-up), so the section compares them both at saturation
-    (the floor ran at 21 000–32 000 flows/s in the five sections of 2026-12-02, and the ratio
-    measured 1.28× to 2.12×) and at one paced rate (1.54×, 1.80× and 1.89× in the three sections
-    that had it; the deferred floor 1.04–1.13×). Where the difference goes was
+    (the floor ran at 21 000–32 000 flows/s in the six sections of 2026-12-02, and the ratio
+    measured 1.28× to 2.12×) and at one paced rate (1.54×–1.89× in the four sections that had it;
+    the deferred floor 0.95–1.13×). Where the difference goes was
     measured on 2026-12-02 evening at a paced 12 000 flows/s (scratch A/B harness, 3 interleaved
     rounds, \`perf record -e cpu-clock\` with \`--perf-basic-prof\`), single runs on this noisy machine:
     - a build of the ingest replica whose log is a 1 ms timer instead of NATS spent 50.9 µs per
@@ -103,7 +103,7 @@ pending hit. Timings are never asserted; a target column says whether this run m
     trace and label sets) and are reported apart. The replica reads the log on a thread of its own
     (DESIGN §9): in A/B runs of the apply part alone (the bench's log replayed against one
     nats-server, same machine, same hour) the rate went from 139 000–155 000 to 180 000–232 000
-    flows/s. Full cluster sections measured 137 000–237 000 (182 000–237 000 in the five of
+    flows/s. Full cluster sections measured 137 000–251 000 (182 000–251 000 in the six of
     2026-12-02) and the apply part alone up to 250 000, at 5.2–7.8 µs of the replica's CPU per
     flow over all its threads; the machine's speed moves by ±25 % between runs (compare the floor's µs/flow and the
     new-keys rate across runs), so the ≥ 200 000 goal is met or missed by the run. Scanning the
