@@ -31,7 +31,7 @@ interface Waiting {
  *
  * Why not `js.publish`: it makes each append a nats.js request (a header block, a timer armed and
  * cancelled, a deferred, and an Error built when the request completes), which cost an ingest
- * replica ~6–10 µs of CPU per flow under Felix-shaped load (~12 % of its CPU; BENCHMARKS.md). The
+ * replica ~6 µs of CPU per flow under Felix-shaped load (~10 % of its CPU; BENCHMARKS.md). The
  * wire and the acknowledgement are the same: a PubAck `{"stream":…,"seq":…}`, an error object
  * when the stream refused the message, or a 503 status when no stream listens on the subject.
  *
@@ -60,7 +60,7 @@ export function createLogPublisher(nc: NatsConnection, subject: string, timeoutM
     }
     let ack: { seq?: unknown; error?: { code?: number; description?: string } };
     try {
-      ack = JSON.parse(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString("utf8")) as typeof ack;
+      ack = m.json<typeof ack>();
     } catch {
       w.reject(new AppendError("refused", `JetStream answered with something that is not a PubAck`));
       return;
